@@ -1,0 +1,136 @@
+"""One Modbus device's link: a pymodbus client, serialised access, explicit time-outs, health.
+
+Every call either returns valid data or raises a `DeviceError` with the device's fault codes:
+`CommsError(comm_lost_code)` for time-outs, dropped links and garbled answers,
+`DeviceRejected(rejected_code)` for Modbus exception responses (`isError()`). Worst-case
+blocking of one call is (retries + 1) x timeout_s, plus one reconnect attempt.
+
+Not here: what the registers mean (the device drivers).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pymodbus.client import ModbusSerialClient, ModbusTcpClient
+from pymodbus.exceptions import ModbusException
+
+from drivers.errors import CommsError, DeviceRejected
+from rig.config import LinkConfig
+
+logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # failures are raised and logged by us, with context
+
+
+@dataclass
+class LinkHealth:
+    """What safety and the panel need to judge a link."""
+
+    state: str = "never"  # never | up | down
+    last_good_s: float | None = None
+    transactions: int = 0
+    failures: int = 0
+    consecutive_failures: int = 0
+    timeouts: int = 0
+    rejections: int = 0
+    last_error: str = ""
+
+    def age_s(self, now_s: float) -> float:
+        """Time since the last good answer (inf if none yet)."""
+        return float("inf") if self.last_good_s is None else now_s - self.last_good_s
+
+
+def make_client(link: LinkConfig) -> ModbusTcpClient | ModbusSerialClient:
+    """A pymodbus sync client for the link, with its explicit time-out and retry budget."""
+    if link.transport == "tcp":
+        return ModbusTcpClient(link.host, port=link.port, timeout=link.timeout_s,
+                               retries=link.retries, reconnect_delay=0.0)
+    return ModbusSerialClient(link.device, baudrate=link.baud, parity=link.parity,
+                              stopbits=link.stopbits, bytesize=8, timeout=link.timeout_s,
+                              retries=link.retries, reconnect_delay=0.0)
+
+
+class ModbusLink:
+    """Register access to one unit, raising DeviceError on anything but a valid answer."""
+
+    def __init__(self, link: LinkConfig, name: str, comm_lost_code: int, rejected_code: int,
+                 clock: Callable[[], float] = time.monotonic,
+                 client: Any = None, bus_lock: threading.Lock | None = None):
+        self.link = link
+        self.name = name
+        self.comm_lost_code = comm_lost_code
+        self.rejected_code = rejected_code
+        self.clock = clock
+        self.client = client or make_client(link)
+        self.lock = bus_lock or threading.Lock()
+        self.health = LinkHealth()
+
+    def connect(self) -> None:
+        """Open the link; raise CommsError if the device cannot be reached."""
+        with self.lock:
+            ok = self.client.connect()
+        if not ok:
+            self._failed(CommsError(self.comm_lost_code, f"{self.name}: cannot connect to {self._where()}"))
+
+    def close(self) -> None:
+        with self.lock:
+            self.client.close()
+
+    def read_holding(self, address: int, count: int) -> list[int]:
+        response = self._transact("read", address, lambda: self.client.read_holding_registers(
+            address, count=count, device_id=self.link.unit))
+        registers = list(getattr(response, "registers", []) or [])
+        if len(registers) < count:
+            self._failed(CommsError(self.comm_lost_code,
+                                    f"{self.name}: short answer at 0x{address:04X}: {len(registers)} of {count}"))
+        return registers[:count]
+
+    def write_register(self, address: int, value: int) -> None:
+        self._transact("write", address, lambda: self.client.write_register(
+            address, value & 0xFFFF, device_id=self.link.unit))
+
+    def write_registers(self, address: int, values: list[int]) -> None:
+        self._transact("write", address, lambda: self.client.write_registers(
+            address, [v & 0xFFFF for v in values], device_id=self.link.unit))
+
+    def _where(self) -> str:
+        link = self.link
+        return f"{link.host}:{link.port}" if link.transport == "tcp" else f"{link.device}@{link.baud}"
+
+    def _transact(self, what: str, address: int, call: Callable[[], Any]) -> Any:
+        with self.lock:
+            try:
+                if not self.client.connected:
+                    self.client.connect()
+                response = call()
+            except (ModbusException, OSError, ValueError, AttributeError) as exc:
+                self.health.timeouts += 1
+                self._failed(CommsError(self.comm_lost_code,
+                                        f"{self.name}: {what} 0x{address:04X} failed: {type(exc).__name__}: {exc}"))
+        if response.isError():
+            code = getattr(response, "exception_code", 0)
+            self.health.rejections += 1
+            self._failed(DeviceRejected(self.rejected_code,
+                                        f"{self.name}: {what} 0x{address:04X} rejected with Modbus exception {code}",
+                                        code))
+        self._succeeded()
+        return response
+
+    def _succeeded(self) -> None:
+        h = self.health
+        h.state = "up"
+        h.last_good_s = self.clock()
+        h.transactions += 1
+        h.consecutive_failures = 0
+
+    def _failed(self, error: Exception) -> None:
+        h = self.health
+        h.transactions += 1
+        h.failures += 1
+        h.consecutive_failures += 1
+        h.last_error = str(error)
+        if not isinstance(error, DeviceRejected):
+            h.state = "down"
+        raise error

@@ -1,0 +1,205 @@
+"""The `rig` command line (DESIGN.md section 7): a stable interface for people and scripts.
+
+Each subcommand is a small function here that loads the config and hands over to the module
+that does the work. Exit codes: 0 success, 1 a problem the user can fix (bad config, fault),
+2 wrong usage.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Callable
+
+from rig.config import RigConfig, load_config, show_config
+from rig.configspec import ConfigError
+
+DEFAULT_CONFIG = "configs/sim.toml"
+log = logging.getLogger("rig")
+
+
+def _load(path: str) -> RigConfig | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"{len(exc.issues)} error(s) in the configuration:", file=sys.stderr)
+        for issue in exc.issues:
+            print(f"  {issue}", file=sys.stderr)
+        return None
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    config = _load(args.file)
+    if config is None:
+        return 1
+    if args.action == "show":
+        print(show_config(config), end="")
+    else:
+        print(f"{args.file}: OK")
+    return 0
+
+
+def cmd_faults(args: argparse.Namespace) -> int:
+    from safety.faults import CATALOGUE
+
+    entries = [CATALOGUE[code] for code in sorted(CATALOGUE)]
+    if args.json:
+        print(json.dumps([e.as_dict() for e in entries], indent=2))
+        return 0
+    for e in entries:
+        print(f"{e.code}  {e.name}  [{e.severity.value}]\n     {e.message}\n     What to do: {e.recovery}")
+    return 0
+
+
+def _install_stop_signals(request_stop: Callable[[], None]) -> None:
+    def handler(signum: int, _frame: object) -> None:
+        log.warning("%s received: stopping the belt", signal.Signals(signum).name)
+        request_stop()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from drivers.belt_vfd import DeltaVfd
+    from drivers.errors import DeviceError
+    from rig.app import RigApp
+    from rig.clock import MonotonicClock
+    from rig.console import StatusPrinter, fault_report, status_line
+    from rig.script import load_script
+    from rig.simproc import SimStartError, sim_process
+
+    config = _load(args.config)
+    if config is None:
+        return 1
+    try:
+        steps = load_script(args.script, config) if args.script else None
+    except ConfigError as exc:
+        print("\n".join(["the session script was refused:"] + [f"  {i}" for i in exc.issues]), file=sys.stderr)
+        return 1
+    try:
+        with sim_process(config, args.config):
+            belt = DeltaVfd(config.belt)
+            try:
+                belt.connect()
+            except DeviceError as exc:
+                print(fault_report(exc.code, exc.detail), file=sys.stderr)
+                print("The rig did not start (it stays out of idle until the belt drive answers).", file=sys.stderr)
+                return 1
+            app = RigApp(config, belt, MonotonicClock(), steps)
+            _install_stop_signals(app.request_stop)
+            start_s = app.clock.now()
+            printer = StatusPrinter(config.loop.status_period_s, lambda: status_line(
+                app.supervisor.snapshot, app.loop.stats().period_err_p99_ms, start_s))
+            print(f"rig '{config.name}' running{' script ' + args.script if args.script else ''}; Ctrl-C stops the belt")
+            printer.start()
+            try:
+                code = app.run()
+            finally:
+                printer.stop()
+                belt.close()
+            _print_end(app, start_s)
+            return code
+    except SimStartError as exc:
+        print(f"the simulated rig did not start: {exc}", file=sys.stderr)
+        return 1
+
+
+def _print_end(app, start_s: float) -> None:
+    from rig.console import fault_report, status_line
+
+    snap = app.supervisor.snapshot
+    print(status_line(snap, app.loop.stats().period_err_p99_ms, start_s))
+    for active in snap.faults:
+        print(fault_report(active.code, active.detail))
+    stats = app.loop.stats()
+    print(f"loop: {stats.ticks} ticks, overruns {stats.overruns}, period error p50 {stats.period_err_p50_ms:.3f} ms "
+          f"p99 {stats.period_err_p99_ms:.3f} ms max {stats.period_err_max_ms:.3f} ms")
+    if app.script is not None:
+        print(app.script.failure or "script finished")
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    import threading
+
+    from rig.sim.runner import SimRig
+
+    config = _load(args.config)
+    if config is None:
+        return 1
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with SimRig(config) as sim:
+        for endpoint in sim.endpoints:
+            if not args.quiet:
+                print(f"sim: {endpoint.name} twin on Modbus TCP {endpoint.host}:{endpoint.port} unit {endpoint.unit}",
+                      flush=True)
+        stop.wait()
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import importlib
+
+    try:
+        module = importlib.import_module(f"bench.{args.name}")
+    except ModuleNotFoundError:
+        print(f"no benchmark named {args.name!r}", file=sys.stderr)
+        return 2
+    return int(module.main(args) or 0)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from rig import replay
+
+    return int(replay.main(args.rest) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rig", description="Body-weight-supported treadmill rig controller")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="start the rig (the default config starts the simulated rig too)")
+    run.add_argument("--config", default=DEFAULT_CONFIG)
+    run.add_argument("--script", help="run a session script (TOML) unattended")
+    run.set_defaults(func=cmd_run)
+
+    sim = sub.add_parser("sim", help="run only the simulated devices on their endpoints")
+    sim.add_argument("--config", default=DEFAULT_CONFIG)
+    sim.add_argument("--quiet", action="store_true")
+    sim.set_defaults(func=cmd_sim)
+
+    config = sub.add_parser("config", help="check or show a config file")
+    config.add_argument("action", choices=("check", "show"))
+    config.add_argument("file")
+    config.set_defaults(func=cmd_config)
+
+    faults = sub.add_parser("faults", help="the fault catalogue")
+    faults.add_argument("--json", action="store_true")
+    faults.set_defaults(func=cmd_faults)
+
+    bench = sub.add_parser("bench", help="benchmarks (loop, ...); --json prints a JSON object last")
+    bench.add_argument("name")
+    bench.add_argument("--config", default=DEFAULT_CONFIG)
+    bench.add_argument("--seconds", type=float, default=20.0)
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(func=cmd_bench)
+
+    if Path(__file__).with_name("replay.py").exists():
+        replay = sub.add_parser("replay", help="run a recording through the gait pipeline", add_help=False)
+        replay.add_argument("rest", nargs=argparse.REMAINDER)
+        replay.set_defaults(func=cmd_replay)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("transitions").setLevel(logging.WARNING)  # its per-callback chatter is not news
+    return args.func(args)

@@ -1,0 +1,162 @@
+"""The rig's configuration: which sections and options exist, their types, defaults and limits.
+
+`load_config(path)` reads a TOML file (stdlib tomllib) into a frozen `RigConfig`, or raises
+`ConfigError` listing every problem with file, section, option, what was wrong and what is
+allowed. Cross-option rules live in each section's `check()`.
+
+Not here: the validation machinery (rig/configspec.py) or what uses the options.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from rig.configspec import ConfigError, ConfigIssue, build_section, opt, section, to_toml
+
+BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+RIG_MAX_BELT_SPEED_MPS = 5.0  # no treadmill for rehabilitation goes faster
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """How to reach one Modbus device: TCP (host, port) or RTU (serial device, baud...)."""
+
+    transport: str = opt("tcp", choices=("tcp", "rtu"), doc="Modbus TCP or Modbus RTU")
+    host: str = opt("127.0.0.1", doc="TCP: address of the device or gateway")
+    port: int = opt(502, min=1, max=65535, doc="TCP: port")
+    device: str = opt("", doc="RTU: serial port, e.g. /dev/ttyUSB0")
+    baud: int = opt(115200, choices=BAUD_RATES, doc="RTU: bits per second")
+    parity: str = opt("N", choices=("N", "E", "O"), doc="RTU: parity")
+    stopbits: int = opt(1, choices=(1, 2), doc="RTU: stop bits")
+    unit: int = opt(1, min=1, max=247, doc="Modbus unit (slave) id")
+    timeout_s: float = opt(0.05, gt=0.0, max=2.0, doc="time to wait for one answer")
+    retries: int = opt(1, min=0, max=5, doc="extra attempts after a time-out")
+
+    def check(self) -> list[tuple[str, str]]:
+        if self.transport == "rtu" and not self.device:
+            return [("device", 'is required when transport = "rtu" (the serial port, e.g. "/dev/ttyUSB0")')]
+        return []
+
+    @property
+    def worst_case_blocking_s(self) -> float:
+        """Longest one transaction can block: (retries + 1) x timeout."""
+        return (self.retries + 1) * self.timeout_s
+
+
+@dataclass(frozen=True)
+class BeltRegisters:
+    """Holding-register addresses of the belt VFD (Delta MS300 defaults, DESIGN.md 1.1)."""
+
+    control: int = opt(0x2000, min=0, max=0xFFFF, hex=True)
+    frequency_command: int = opt(0x2001, min=0, max=0xFFFF, hex=True)
+    fault_control: int = opt(0x2002, min=0, max=0xFFFF, hex=True)
+    fault_warning: int = opt(0x2100, min=0, max=0xFFFF, hex=True)
+    status: int = opt(0x2101, min=0, max=0xFFFF, hex=True)
+    frequency_readback: int = opt(0x2102, min=0, max=0xFFFF, hex=True)
+    output_frequency: int = opt(0x2103, min=0, max=0xFFFF, hex=True)
+    output_current: int = opt(0x2104, min=0, max=0xFFFF, hex=True)
+    motor_speed: int = opt(0x210C, min=0, max=0xFFFF, hex=True)
+    comm_timeout: int = opt(0x0903, min=0, max=0xFFFF, hex=True)
+    comm_loss_reaction: int = opt(0x0902, min=0, max=0xFFFF, hex=True)
+    accel_time: int = opt(0x010A, min=0, max=0xFFFF, hex=True)
+    decel_time: int = opt(0x010B, min=0, max=0xFFFF, hex=True)
+
+
+@dataclass(frozen=True)
+class BeltConfig:
+    """The treadmill belt and its VFD."""
+
+    mps_per_hz: float = opt(0.05, gt=0.0, max=1.0, doc="belt speed per Hz of drive output frequency")
+    max_frequency_hz: float = opt(60.0, gt=0.0, max=400.0, doc="drive's maximum output frequency (Pr.01-00)")
+    max_speed_mps: float = opt(2.0, gt=0.0, max=RIG_MAX_BELT_SPEED_MPS, doc="rig's forward speed limit")
+    reverse_max_speed_mps: float = opt(0.8, min=0.0, max=2.0, doc="retro-walking speed limit")
+    drive_accel_s: float = opt(6.0, gt=0.0, max=600.0, doc="drive ramp 0 -> max frequency (Pr.01-10)")
+    drive_decel_s: float = opt(6.0, gt=0.0, max=600.0, doc="drive ramp max frequency -> 0 (Pr.01-11)")
+    comm_timeout_s: float = opt(0.5, min=0.1, max=10.0, doc="drive stops if the controller is silent this long (Pr.09-03)")
+    comm_loss_reaction: str = opt("ramp_stop", choices=("ramp_stop", "coast"),
+                                  doc="what the drive does on comm loss (Pr.09-02)")
+    poll_hz: float = opt(50.0, min=1.0, max=500.0, doc="how often the drive is read")
+    speed_tolerance_mps: float = opt(0.15, gt=0.0, max=1.0, doc="allowed |measured - expected| belt speed")
+    tracking_grace_s: float = opt(1.0, min=0.1, max=10.0, doc="time a speed error may last before it is a fault")
+    link: LinkConfig = section(lambda: LinkConfig(port=15020))
+    registers: BeltRegisters = section(BeltRegisters)
+
+    def check(self) -> list[tuple[str, str]]:
+        issues = []
+        drive_max = self.max_frequency_hz * self.mps_per_hz
+        if self.max_speed_mps > drive_max:
+            issues.append(("max_speed_mps", f"= {self.max_speed_mps} must be at most {drive_max:.3g} "
+                                            "(max_frequency_hz x mps_per_hz, what the drive can reach)"))
+        if self.link.worst_case_blocking_s > 1.0 / self.poll_hz + 0.5:
+            issues.append(("link.timeout_s", "x (retries + 1) must fit the poll period plus 0.5 s"))
+        return issues
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """The supervisor loop."""
+
+    rate_hz: float = opt(200.0, min=10.0, max=1000.0, doc="tick rate")
+    overrun_fault_count: int = opt(5, min=1, max=1000, doc="consecutive overruns that raise fault 601")
+    status_period_s: float = opt(1.0, gt=0.0, max=60.0, doc="console status line period (rig run)")
+
+
+@dataclass(frozen=True)
+class SimBeltConfig:
+    """Physical behaviour of the simulated belt drive (the twin, not the controller)."""
+
+    motor_time_constant_s: float = opt(0.08, gt=0.0, max=2.0, doc="first-order lag of motor speed")
+    no_load_current_a: float = opt(1.2, min=0.0, max=50.0)
+    rated_current_a: float = opt(7.5, gt=0.0, max=200.0)
+    current_per_hz_a: float = opt(0.04, min=0.0, max=5.0, doc="friction load current per Hz")
+    accel_current_a: float = opt(2.0, min=0.0, max=50.0, doc="extra current while ramping up")
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """The simulated rig, started by `rig run` / `rig sim` when enabled."""
+
+    enabled: bool = opt(False, doc="start the simulated devices on the configured endpoints")
+    seed: int = opt(1, min=0, doc="random seed: the same seed gives the same run")
+    physics_hz: float = opt(1000.0, min=100.0, max=10000.0, doc="world step rate")
+    belt: SimBeltConfig = section(SimBeltConfig)
+
+
+@dataclass(frozen=True)
+class RigConfig:
+    """Everything the rig reads from its TOML file."""
+
+    name: str = opt("bwst-rig", doc="shown on the panel and in session records")
+    loop: LoopConfig = section(LoopConfig)
+    belt: BeltConfig = section(BeltConfig)
+    sim: SimConfig = section(SimConfig)
+
+
+def parse_config(text: str, file: str = "<config>") -> RigConfig:
+    """Parse TOML text into a RigConfig, or raise ConfigError with every issue."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([ConfigIssue(file, "", "", f"is not valid TOML: {exc}")]) from None
+    config, issues = build_section(RigConfig, data, file)
+    if issues:
+        raise ConfigError(issues)
+    return config
+
+
+def load_config(path: str | Path) -> RigConfig:
+    """Read and validate a config file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([ConfigIssue(str(path), "", "", "does not exist")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([ConfigIssue(str(path), "", "", f"cannot be read: {exc}")]) from None
+    return parse_config(text, str(path))
+
+
+def show_config(config: RigConfig) -> str:
+    """The effective config, defaults filled in, as TOML."""
+    return to_toml(config) + "\n"

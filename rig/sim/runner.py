@@ -1,0 +1,90 @@
+"""The simulated rig as one object: device models, the physics thread and the twin servers.
+
+`SimRig(config)` builds every twin the config enables and serves each on the endpoint the
+controller's own config points at (the twin is injected by config, never by "am I under test").
+`start()` / `stop()` run it in background threads; `step(dt)` advances the physics by hand for
+tests that run on a virtual clock. `rig sim` runs it standalone.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+from rig.config import RigConfig
+from rig.sim.modbus_twin import TwinEndpoint, TwinServerThread
+from rig.sim.vfd import VfdModel
+
+
+class PhysicsThread:
+    """Steps `step(now, dt)` at a fixed rate on the monotonic clock; counts its overruns."""
+
+    def __init__(self, rate_hz: float, step: Callable[[float, float], None]):
+        self.period_s = 1.0 / rate_hz
+        self._step = step
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sim-physics", daemon=True)
+        self.steps = 0
+        self.overruns = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        last = time.monotonic()
+        deadline = last + self.period_s
+        while not self._stop.is_set():
+            delay = deadline - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            now = time.monotonic()
+            self._step(now, now - last)
+            self.steps += 1
+            last = now
+            deadline += self.period_s
+            if now - deadline > self.period_s:  # fell more than a whole step behind
+                self.overruns += 1
+                deadline = now + self.period_s
+
+
+class SimRig:
+    """Every simulated device of the rig, wired together."""
+
+    def __init__(self, config: RigConfig, clock: Callable[[], float] = time.monotonic):
+        self.config = config
+        self.lock = threading.Lock()
+        self.clock = clock
+        self.vfd = VfdModel(config.belt, config.sim.belt)
+        link = config.belt.link
+        self.endpoints = [
+            TwinEndpoint("belt", self.vfd, link.host, link.port, link.unit, self.lock, clock),
+        ]
+        self.servers = TwinServerThread(self.endpoints)
+        self.physics = PhysicsThread(config.sim.physics_hz, self.step)
+
+    def step(self, now_s: float, dt_s: float) -> None:
+        """Advance every model by dt_s, under the lock the Modbus side takes too."""
+        with self.lock:
+            self.vfd.step(now_s, dt_s)
+
+    def start(self) -> None:
+        self.servers.start()
+        self.physics.start()
+
+    def stop(self) -> None:
+        self.physics.stop()
+        self.servers.stop()
+
+    def endpoint(self, name: str) -> TwinEndpoint:
+        return self.servers.endpoints[name]
+
+    def __enter__(self) -> "SimRig":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
