@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SYSSTAMP := $(VENV)/.sysdeps
 CONFIG ?= configs/sim.toml
+# `make run` runs the demo session script to its end; `make run SCRIPT=` runs until Ctrl-C.
+SCRIPT ?= configs/scripts/demo.toml
 SYSDEPS := mbpoll socat
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -32,7 +34,7 @@ $(SYSSTAMP): | $(PY)
 	touch $@
 
 run: install
-	$(VENV)/bin/rig run --config $(CONFIG)
+	$(VENV)/bin/rig run --config $(CONFIG) $(if $(SCRIPT),--script $(SCRIPT))
 
 test: install
 	$(VENV)/bin/pytest -q

@@ -51,7 +51,9 @@ def sim_process(config: RigConfig, config_path: str | Path) -> Iterator[subproce
     if not config.sim.enabled:
         yield None
         return
-    proc = subprocess.Popen([sys.executable, "-m", "rig", "sim", "--config", str(config_path), "--quiet"])
+    # own session: a Ctrl-C at the terminal reaches the controller, which stops the belt first
+    proc = subprocess.Popen([sys.executable, "-m", "rig", "sim", "--config", str(config_path), "--quiet"],
+                            start_new_session=True)
     try:
         wait_until_up(config, proc, READY_TIMEOUT_S)
         yield proc

@@ -78,8 +78,8 @@ class Supervisor:
             self._poll_belt()
         self.conditions = self._evaluate(now_s, overrun_streak)
         self.machine.raise_faults(self.conditions)
-        self._apply_commands()
         self._advance_states()
+        self._apply_commands()
         self._command_belt(dt)
         self.ticks += 1
         self.snapshot = self._publish(now_s)
@@ -167,7 +167,8 @@ class Supervisor:
             return problem
         if self.state != "idle":
             return f"the belt can start only when the rig is idle (it is {self.state})"
-        if not self.machine.start():
+        self.machine.start()  # queued machine: the trigger's return value says nothing; the state does
+        if self.state != "walking":
             return "the belt cannot start while a fault is active"
         self.setpoint_mps = speed_mps
         return ""
@@ -186,7 +187,8 @@ class Supervisor:
             return "nothing to acknowledge"
         self._reset_drive()
         self.conditions = self._evaluate(self.clock(), 0)
-        if not self.machine.acknowledge():
+        self.machine.acknowledge()
+        if self.state == "faulted":
             names = ", ".join(f"{code} {CATALOGUE[code].name}" for code in sorted(self.conditions))
             return f"cannot acknowledge while these faults are still present: {names}"
         self.expected.value = self.status.speed_mps if self.status else 0.0

@@ -35,7 +35,7 @@ class SafetyMachine:
         self.latch = FaultLatch()
         self.machine = Machine(
             model=self, states=STATES, initial="boot", auto_transitions=False,
-            queued=True, send_event=False, on_exception=self._on_exception,
+            queued=True, send_event=True, on_exception=self._on_exception,
             ignore_invalid_triggers=True,
         )
         m = self.machine
@@ -47,13 +47,15 @@ class SafetyMachine:
         m.add_transition("acknowledge", "faulted", "idle", conditions="acknowledged")
 
     # --- guards ----------------------------------------------------------------------------
-    def healthy(self) -> bool:
+    # (transitions passes the event to guards and callbacks: send_event=True, so that
+    # on_exception receives the error)
+    def healthy(self, _event: object = None) -> bool:
         return not self.latch.latched and not self.conditions()
 
-    def at_rest(self) -> bool:
+    def at_rest(self, _event: object = None) -> bool:
         return self.belt_at_rest()
 
-    def acknowledged(self) -> bool:
+    def acknowledged(self, _event: object = None) -> bool:
         return self.latch.acknowledge(self.conditions())
 
     # --- faults ----------------------------------------------------------------------------

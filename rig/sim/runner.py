@@ -71,13 +71,25 @@ class SimRig:
         with self.lock:
             self.vfd.step(now_s, dt_s)
 
-    def start(self) -> None:
+    def start(self, physics_thread: bool = True) -> None:
+        """Serve the twins; with physics_thread=False the caller steps time (lockstep tests)."""
         self.servers.start()
-        self.physics.start()
+        if physics_thread:
+            self.physics.start()
 
     def stop(self) -> None:
-        self.physics.stop()
+        if self.physics._thread.is_alive():
+            self.physics.stop()
         self.servers.stop()
+
+    def step_to(self, t0_s: float, t1_s: float) -> None:
+        """Step the physics from t0 to t1 at the configured rate (for a virtual clock)."""
+        dt = self.physics.period_s
+        t = t0_s
+        while t < t1_s - 1e-12:
+            h = min(dt, t1_s - t)
+            t += h
+            self.step(t, h)
 
     def endpoint(self, name: str) -> TwinEndpoint:
         return self.servers.endpoints[name]

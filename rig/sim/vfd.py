@@ -59,6 +59,7 @@ class VfdModel:
         self.max_hz = belt.max_frequency_hz
         self.sim = sim
         self.state = VfdState()
+        self.parameter_lock = False  # injected: parameter writes are acknowledged but not stored
         self.params = {  # drive parameters with their factory defaults (raw register units)
             self.regs.accel_time: 1000,
             self.regs.decel_time: 1000,
@@ -135,7 +136,8 @@ class VfdModel:
         }
         if not valid[addr]:
             return ILLEGAL_VALUE
-        self.params[addr] = value
+        if not self.parameter_lock:
+            self.params[addr] = value
         return None
 
     def _write_control(self, value: int) -> int | None:
@@ -157,7 +159,7 @@ class VfdModel:
 
     def _status_word(self) -> int:
         s = self.state
-        moving = abs(s.output_hz) > 1e-3 or (s.coasting and abs(s.motor_hz) > 1e-3)
+        moving = abs(s.output_hz) > 1e-3  # the drive reports its output; a coasting motor is not "running"
         if s.run_command and self._may_run():
             run_state = STATUS_RUNNING if s.frequency_command_hz > 0 else STATUS_STANDBY
         else:

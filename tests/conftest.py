@@ -1,0 +1,46 @@
+"""Shared fixtures: free loopback ports, configs built from TOML text, the simulated rig."""
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rig.config import RigConfig, parse_config  # noqa: E402
+from rig.sim.runner import SimRig  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def config_text(port: int, extra: str = "") -> str:
+    """A small sim config on `port` with fast ramps, plus any extra TOML lines."""
+    return f"""
+[belt]
+drive_accel_s = 1.2
+drive_decel_s = 1.2
+comm_timeout_s = 0.3
+{extra}
+[belt.link]
+port = {port}
+[sim]
+enabled = true
+"""
+
+
+@pytest.fixture
+def rig_config() -> RigConfig:
+    return parse_config(config_text(free_port()))
+
+
+@pytest.fixture
+def sim(rig_config: RigConfig):
+    with SimRig(rig_config) as running:
+        yield running
