@@ -94,6 +94,68 @@ class BeltConfig:
 
 
 @dataclass(frozen=True)
+class HarnessRegisters:
+    """Holding registers of the harness servo (CiA 402 objects mapped on Modbus, DESIGN.md 1.2)."""
+
+    controlword: int = opt(0x3100, min=0, max=0xFFFF, hex=True, doc="6040")
+    statusword: int = opt(0x3200, min=0, max=0xFFFF, hex=True, doc="6041")
+    mode_of_operation: int = opt(0x3500, min=0, max=0xFFFF, hex=True, doc="6060 (3 = profile velocity)")
+    target_velocity: int = opt(0x6F00, min=0, max=0xFFFE, hex=True, doc="60FF, 32-bit high word first")
+    position_actual: int = opt(0x3700, min=0, max=0xFFFE, hex=True, doc="6064, 32-bit")
+    velocity_actual: int = opt(0x3B00, min=0, max=0xFFFE, hex=True, doc="606C, 32-bit")
+    torque_actual: int = opt(0x3C00, min=0, max=0xFFFF, hex=True, doc="6077, 0.1 % rated")
+    max_torque: int = opt(0x3D00, min=0, max=0xFFFF, hex=True, doc="6072, 0.1 % rated")
+    error_code: int = opt(0x3F00, min=0, max=0xFFFF, hex=True, doc="603F")
+
+
+@dataclass(frozen=True)
+class HarnessConfig:
+    """The harness winch: a servo drive in profile velocity mode behind a series-elastic line."""
+
+    position_m_per_count: float = opt(0.0001, gt=0.0, max=0.01, doc="6064 scale: cable metres per count")
+    velocity_mps_per_count: float = opt(0.001, gt=0.0, max=0.1, doc="60FF / 606C scale")
+    rated_force_n: float = opt(2500.0, gt=0.0, max=20000.0, doc="line force at 100 % rated torque")
+    max_torque_pct: float = opt(60.0, gt=0.0, max=300.0, doc="6072 hard cap on winch force, % rated")
+    max_velocity_mps: float = opt(0.4, gt=0.0, max=2.0, doc="winch velocity limit")
+    travel_min_m: float = opt(-0.30, min=-5.0, max=5.0, doc="lowest allowed cable position")
+    travel_max_m: float = opt(0.60, min=-5.0, max=5.0, doc="highest allowed cable position")
+    poll_hz: float = opt(200.0, min=1.0, max=1000.0, doc="how often the drive is read")
+    link: LinkConfig = section(lambda: LinkConfig(port=15021))
+    registers: HarnessRegisters = section(HarnessRegisters)
+
+    def check(self) -> list[tuple[str, str]]:
+        if self.travel_min_m >= self.travel_max_m:
+            return [("travel_min_m", f"= {self.travel_min_m} must be below travel_max_m = {self.travel_max_m}")]
+        return []
+
+
+@dataclass(frozen=True)
+class LoadcellBoardConfig:
+    """The load-cell front-end board's serial stream (DESIGN.md section 3)."""
+
+    device: str = opt("/tmp/rig-sim/loadcell", doc="serial port of the board (USB CDC)")
+    baud: int = opt(921600, choices=BAUD_RATES, doc="serial speed (>= 460800 for 1 kHz)")
+    rate_hz: int = opt(1000, min=100, max=4000, doc="samples per second asked of the board")
+    stale_after_s: float = opt(0.02, gt=0.0, max=1.0, doc="no sample for this long: data is stale")
+
+
+@dataclass(frozen=True)
+class SafetyIoConfig:
+    """The safety I/O module: inputs from the hardware safety chain, heartbeat and beacon coils."""
+
+    poll_hz: float = opt(100.0, min=1.0, max=1000.0)
+    heartbeat_timeout_s: float = opt(0.2, gt=0.0, max=5.0, doc="module opens the chain if the heartbeat stops")
+    input_estop_closed: int = opt(0, min=0, max=0xFFFF)
+    input_key_present: int = opt(1, min=0, max=0xFFFF)
+    input_harness_attached: int = opt(2, min=0, max=0xFFFF)
+    input_drives_enabled: int = opt(3, min=0, max=0xFFFF)
+    input_brake_released: int = opt(4, min=0, max=0xFFFF)
+    coil_heartbeat: int = opt(0, min=0, max=0xFFFF)
+    coil_beacon: int = opt(1, min=0, max=0xFFFF)
+    link: LinkConfig = section(lambda: LinkConfig(port=15022))
+
+
+@dataclass(frozen=True)
 class LoopConfig:
     """The supervisor loop."""
 
@@ -130,6 +192,9 @@ class RigConfig:
     name: str = opt("bwst-rig", doc="shown on the panel and in session records")
     loop: LoopConfig = section(LoopConfig)
     belt: BeltConfig = section(BeltConfig)
+    harness: HarnessConfig = section(HarnessConfig)
+    loadcell_board: LoadcellBoardConfig = section(LoadcellBoardConfig)
+    safety_io: SafetyIoConfig = section(SafetyIoConfig)
     sim: SimConfig = section(SimConfig)
 
 

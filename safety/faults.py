@@ -54,6 +54,10 @@ _ENTRIES: tuple[Fault, ...] = (
     Fault(103, "belt_connect_failed", Severity.STOP,
           "The belt drive did not answer when the rig started.",
           "Check that the belt drive is switched on and its cable is plugged in, then restart the rig."),
+    # 11x: harness servo comms
+    # 12x: safety I/O comms
+    # 13x: load-cell board comms
+    # 2xx: sensors (load cells)
     # 3xx: belt
     Fault(301, "belt_drive_fault", Severity.FAST_STOP,
           "The belt drive stopped itself because of a fault.",
@@ -69,6 +73,7 @@ _ENTRIES: tuple[Fault, ...] = (
     Fault(304, "belt_speed_tracking", Severity.FAST_STOP,
           "The belt is not moving at the speed the controller asked for.",
           "Check that nothing is blocking the belt, then press Acknowledge."),
+    # 4xx: harness
     # 6xx: system
     Fault(601, "loop_overrun", Severity.STOP,
           "The controller fell behind its timing several times in a row.",
