@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rig.configspec import ConfigError, ConfigIssue, build_section, opt, section, to_toml
+from rig.sim.worldconfig import WorldConfig
 
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 RIG_MAX_BELT_SPEED_MPS = 5.0  # no treadmill for rehabilitation goes faster
@@ -114,7 +115,7 @@ class HarnessConfig:
 
     position_m_per_count: float = opt(0.0001, gt=0.0, max=0.01, doc="6064 scale: cable metres per count")
     velocity_mps_per_count: float = opt(0.001, gt=0.0, max=0.1, doc="60FF / 606C scale")
-    rated_force_n: float = opt(2500.0, gt=0.0, max=20000.0, doc="line force at 100 % rated torque")
+    rated_force_n: float = opt(1500.0, gt=0.0, max=20000.0, doc="line force at 100 % rated torque")
     max_torque_pct: float = opt(60.0, gt=0.0, max=300.0, doc="6072 hard cap on winch force, % rated")
     max_velocity_mps: float = opt(0.4, gt=0.0, max=2.0, doc="winch velocity limit")
     travel_min_m: float = opt(-0.30, min=-5.0, max=5.0, doc="lowest allowed cable position")
@@ -180,9 +181,8 @@ class SimConfig:
     """The simulated rig, started by `rig run` / `rig sim` when enabled."""
 
     enabled: bool = opt(False, doc="start the simulated devices on the configured endpoints")
-    seed: int = opt(1, min=0, doc="random seed: the same seed gives the same run")
-    physics_hz: float = opt(1000.0, min=100.0, max=10000.0, doc="world step rate")
     belt: SimBeltConfig = section(SimBeltConfig)
+    world: WorldConfig = section(WorldConfig, doc="physics and the simulated patient (seed, step rate)")
 
 
 @dataclass(frozen=True)

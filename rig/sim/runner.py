@@ -14,6 +14,9 @@ from typing import Callable
 from rig.config import RigConfig
 from rig.sim.modbus_twin import TwinEndpoint, TwinServerThread
 from rig.sim.vfd import VfdModel
+from rig.sim.world import World
+
+MAX_SUBSTEP_S = 0.001  # the world is integrated in steps of at most 1 ms, whatever the thread's jitter
 
 
 class PhysicsThread:
@@ -59,17 +62,31 @@ class SimRig:
         self.lock = threading.Lock()
         self.clock = clock
         self.vfd = VfdModel(config.belt, config.sim.belt)
+        self.world = World(config.sim.world)
         link = config.belt.link
         self.endpoints = [
             TwinEndpoint("belt", self.vfd, link.host, link.port, link.unit, self.lock, clock),
         ]
         self.servers = TwinServerThread(self.endpoints)
-        self.physics = PhysicsThread(config.sim.physics_hz, self.step)
+        self.physics = PhysicsThread(config.sim.world.step_hz, self.step)
+        belt_world = config.sim.world.belt
+        self._amps_per_newton = config.sim.belt.rated_current_a / belt_world.rated_force_n
 
     def step(self, now_s: float, dt_s: float) -> None:
-        """Advance every model by dt_s, under the lock the Modbus side takes too."""
+        """Advance every model by dt_s (in <= 1 ms substeps), under the lock the Modbus side takes too."""
         with self.lock:
-            self.vfd.step(now_s, dt_s)
+            substeps = max(1, round(dt_s / MAX_SUBSTEP_S + 0.499))
+            h = dt_s / substeps
+            for k in range(substeps):
+                self._substep(now_s - dt_s + (k + 1) * h, h)
+
+    def _substep(self, now_s: float, dt_s: float) -> None:
+        vfd, world, mps_per_hz = self.vfd, self.world, self.config.belt.mps_per_hz
+        vfd.step(now_s, dt_s)
+        world.set_belt_drive(vfd.state.output_hz * mps_per_hz, torque_available=not vfd.state.coasting)
+        world.step(dt_s)
+        vfd.state.motor_hz = world.belt_speed_mps / mps_per_hz  # the motor turns with the belt
+        vfd.state.external_load_a = abs(world.belt_load_n) * self._amps_per_newton
 
     def start(self, physics_thread: bool = True) -> None:
         """Serve the twins; with physics_thread=False the caller steps time (lockstep tests)."""
