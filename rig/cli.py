@@ -125,7 +125,9 @@ def _print_end(app, start_s: float) -> None:
 def cmd_sim(args: argparse.Namespace) -> int:
     import threading
 
+    from rig.sim.control import ControlServer
     from rig.sim.runner import SimRig
+    from rig.sim.world_record import Recorder
 
     config = _load(args.config)
     if config is None:
@@ -133,13 +135,49 @@ def cmd_sim(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with SimRig(config) as sim:
-        for endpoint in sim.endpoints:
-            if not args.quiet:
-                print(f"sim: {endpoint.name} twin on Modbus TCP {endpoint.host}:{endpoint.port} unit {endpoint.unit}",
-                      flush=True)
+    sim = SimRig(config)
+    sim.recorder = Recorder(args.record) if args.record else None
+    control = ControlServer(sim, config.sim.control_port)
+    with sim:
+        control.start()
+        if not args.quiet:
+            for endpoint in sim.endpoints:
+                print(f"sim: {endpoint.name} twin on Modbus TCP {endpoint.host}:{endpoint.port} unit {endpoint.unit}")
+            print(f"sim: fault injection on http://127.0.0.1:{config.sim.control_port} (rig inject --help)", flush=True)
         stop.wait()
+        control.stop()
+    if sim.recorder is not None:
+        recording, truth = sim.recorder.write(sim.world.truth)
+        print(f"sim: recorded {recording} and {truth}")
+    if not args.quiet:
+        print(f"sim: {sim.physics.steps} physics steps, {sim.physics.overruns} overruns", flush=True)
     return 0
+
+
+def cmd_inject(args: argparse.Namespace) -> int:
+    import urllib.error
+    import urllib.request
+
+    config = _load(args.config)
+    if config is None:
+        return 1
+    pairs = [item.split("=", 1) for item in args.args]
+    if any(len(pair) != 2 for pair in pairs):
+        print("arguments are key=value, e.g. device=belt", file=sys.stderr)
+        return 2
+    body = json.dumps({"fault": args.fault, "args": dict(pairs)}).encode()
+    url = f"http://127.0.0.1:{config.sim.control_port}/inject"
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            print(json.loads(response.read())["ok"] and f"injected {args.fault}")
+        return 0
+    except urllib.error.HTTPError as exc:
+        print(f"refused: {json.loads(exc.read())['error']}", file=sys.stderr)
+        return 1
+    except urllib.error.URLError as exc:
+        print(f"no simulated rig answers on {url}: {exc.reason}", file=sys.stderr)
+        return 1
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -172,7 +210,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="run only the simulated devices on their endpoints")
     sim.add_argument("--config", default=DEFAULT_CONFIG)
     sim.add_argument("--quiet", action="store_true")
+    sim.add_argument("--record", help="write the world's stream (DESIGN.md 6) and NAME.truth.csv on exit")
     sim.set_defaults(func=cmd_sim)
+
+    inj = sub.add_parser("inject", help="inject a fault into the running simulated rig")
+    inj.add_argument("fault", help="fault name (GET /faults on the sim's control port lists them)")
+    inj.add_argument("args", nargs="*", help="key=value arguments, e.g. device=belt")
+    inj.add_argument("--config", default=DEFAULT_CONFIG)
+    inj.set_defaults(func=cmd_inject)
 
     config = sub.add_parser("config", help="check or show a config file")
     config.add_argument("action", choices=("check", "show"))

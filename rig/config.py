@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rig.configspec import ConfigError, ConfigIssue, build_section, opt, section, to_toml
+from rig.gaitconfig import FiltersConfig, GaitConfig, LoadcellsConfig
 from rig.sim.worldconfig import WorldConfig
 
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
@@ -181,6 +182,7 @@ class SimConfig:
     """The simulated rig, started by `rig run` / `rig sim` when enabled."""
 
     enabled: bool = opt(False, doc="start the simulated devices on the configured endpoints")
+    control_port: int = opt(15029, min=1, max=65535, doc="HTTP fault-injection hook on 127.0.0.1 (rig inject)")
     belt: SimBeltConfig = section(SimBeltConfig)
     world: WorldConfig = section(WorldConfig, doc="physics and the simulated patient (seed, step rate)")
 
@@ -194,6 +196,9 @@ class RigConfig:
     belt: BeltConfig = section(BeltConfig)
     harness: HarnessConfig = section(HarnessConfig)
     loadcell_board: LoadcellBoardConfig = section(LoadcellBoardConfig)
+    loadcells: LoadcellsConfig = section(LoadcellsConfig, doc="calibration and deck geometry")
+    filters: FiltersConfig = section(FiltersConfig, doc="load-cell filters of the Cython pipeline")
+    gait: GaitConfig = section(GaitConfig, doc="gait event detection")
     safety_io: SafetyIoConfig = section(SafetyIoConfig)
     sim: SimConfig = section(SimConfig)
 

@@ -71,6 +71,7 @@ class SimRig:
         self.physics = PhysicsThread(config.sim.world.step_hz, self.step)
         belt_world = config.sim.world.belt
         self._amps_per_newton = config.sim.belt.rated_current_a / belt_world.rated_force_n
+        self.recorder = None  # a rig.sim.world_record.Recorder to record every physics step
 
     def step(self, now_s: float, dt_s: float) -> None:
         """Advance every model by dt_s (in <= 1 ms substeps), under the lock the Modbus side takes too."""
@@ -87,6 +88,8 @@ class SimRig:
         world.step(dt_s)
         vfd.state.motor_hz = world.belt_speed_mps / mps_per_hz  # the motor turns with the belt
         vfd.state.external_load_a = abs(world.belt_load_n) * self._amps_per_newton
+        if self.recorder is not None:
+            self.recorder.add(world)
 
     def start(self, physics_thread: bool = True) -> None:
         """Serve the twins; with physics_thread=False the caller steps time (lockstep tests)."""

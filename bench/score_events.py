@@ -1,0 +1,162 @@
+"""Score gait events against ground truth: `python -m bench.score_events [--json] [DATA_DIR]`.
+
+Per recording in DATA_DIR (NAME.csv.gz + NAME.truth.csv), runs `rig.replay.replay` and a
+simple causal baseline (COP minimum + side from the lateral shift), matches detections to
+truth one to one within +-100 ms per side and event, and reports recall, precision,
+|timing error| median / p95 and latency (detected_at - true) p95, per recording and pooled.
+Truth covers the walking part only, so detections outside its span are not counted.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from rig.replay import read_recording, replay
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "gait"
+TOLERANCE_S = 0.1
+KINDS = ("heel_strike", "toe_off")
+
+
+def read_events(path: Path) -> list[tuple[float, str, str, float]]:
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [(float(r["t_s"]), r["event"], r["side"], float(r.get("detected_at_s") or r["t_s"]))
+            for r in rows]
+
+
+def match(true_t: list[float], found: list[tuple[float, float]]) -> list[tuple[float, float, float]]:
+    """One-to-one pairs (true, t, detected_at), closest first, within the tolerance."""
+    pairs = sorted((abs(f[0] - t), i, j) for i, t in enumerate(true_t)
+                   for j, f in enumerate(found) if abs(f[0] - t) <= TOLERANCE_S)
+    used_t, used_f, out = set(), set(), []
+    for _, i, j in pairs:
+        if i not in used_t and j not in used_f:
+            used_t.add(i)
+            used_f.add(j)
+            out.append((true_t[i], found[j][0], found[j][1]))
+    return out
+
+
+def score(truth: list[tuple], events: list[tuple]) -> dict[str, dict[str, float]]:
+    lo = min(t for t, *_ in truth) - TOLERANCE_S
+    hi = max(t for t, *_ in truth) + TOLERANCE_S
+    events = [e for e in events if lo <= e[0] <= hi]
+    out = {}
+    for kind in KINDS:
+        n_true = n_found = 0
+        errors, latencies = [], []
+        for side in ("left", "right"):
+            true_t = [t for t, k, s, *_ in truth if k == kind and s == side]
+            found = [(t, d) for t, k, s, d in events if k == kind and s == side]
+            pairs = match(true_t, found)
+            n_true, n_found = n_true + len(true_t), n_found + len(found)
+            errors += [f - t for t, f, _ in pairs]
+            latencies += [d - t for t, _, d in pairs]
+        out[kind] = _figures(n_true, n_found, errors, latencies)
+    return out
+
+
+def _figures(n_true: int, n_found: int, errors: list[float], latencies: list[float]) -> dict[str, float]:
+    err = np.abs(errors) * 1e3 if errors else np.array([np.nan])
+    return {"recall_pct": 100.0 * len(errors) / max(n_true, 1),
+            "precision_pct": 100.0 * len(errors) / max(n_found, 1),
+            "abs_err_median_ms": float(np.median(err)), "abs_err_p95_ms": float(np.percentile(err, 95)),
+            "bias_ms": float(np.median(errors) * 1e3) if errors else float("nan"),
+            "latency_p95_ms": float(np.percentile(np.array(latencies) * 1e3, 95)) if latencies else float("nan"),
+            "n_true": n_true, "n_found": n_found}
+
+
+def cop_minimum_baseline(path: Path) -> list[tuple[float, str, str, float]]:
+    """Causal baseline: heel strike at each COP-x minimum (the COP jumps forward to the new
+    foot), side from the lateral shift that follows; toe off at the next COP-x maximum."""
+    from scipy import signal
+    data = read_recording(path)
+    t, cells = data[:, 0], data[:, 2:6]
+    sos = signal.butter(4, 20, fs=1000, output="sos")
+    cells = signal.sosfilt(sos, signal.medfilt(cells, (3, 1)), axis=0,
+                           zi=signal.sosfilt_zi(sos)[:, :, None] * cells[0])[0]
+    fz = cells.sum(axis=1)
+    cx = cells @ np.array([0.75, 0.75, -0.75, -0.75]) / fz
+    cy = cells @ np.array([0.30, -0.30, 0.30, -0.30]) / fz
+    events, state, ext, ext_i, confirm = [], "down", np.inf, 0, 0.02
+    delay = 0.016
+    for i in range(len(t)):
+        if state == "down":
+            if cx[i] < ext:
+                ext, ext_i = cx[i], i
+            elif cx[i] > ext + confirm:  # minimum confirmed
+                side = "left" if cy[i] > cy[ext_i] else "right"
+                events.append((t[ext_i] - delay, "heel_strike", side, t[i]))
+                state, ext, ext_i = "up", cx[i], i
+        else:
+            if cx[i] > ext:
+                ext, ext_i = cx[i], i
+            elif cx[i] < ext - confirm:  # maximum: the trailing foot has left
+                other = "right" if events[-1][2] == "left" else "left"
+                events.append((t[ext_i] - delay, "toe_off", other, t[i]))
+                state, ext, ext_i = "down", cx[i], i
+    return events
+
+
+def pooled(per_recording: dict[str, dict]) -> dict[str, dict[str, float]]:
+    out = {}
+    for kind in KINDS:
+        rows = [r[kind] for r in per_recording.values()]
+        out[kind] = {"recall_pct": sum(r["recall_pct"] * r["n_true"] for r in rows) / sum(r["n_true"] for r in rows),
+                     "precision_pct": sum(r["precision_pct"] * r["n_found"] for r in rows)
+                     / max(sum(r["n_found"] for r in rows), 1)}
+    return out
+
+
+def run(data_dir: Path = DATA_DIR, json_out: bool = False) -> dict:
+    results: dict[str, dict] = {"pipeline": {}, "cop_minimum_baseline": {}}
+    all_truth: dict[str, list] = {"pipeline": [], "cop_minimum_baseline": []}
+    all_found: dict[str, list] = {"pipeline": [], "cop_minimum_baseline": []}
+    for rec in sorted(data_dir.glob("*.csv.gz")):
+        name = rec.name.removesuffix(".csv.gz")
+        truth = [(t, k, s) for t, k, s, _ in read_events(data_dir / f"{name}.truth.csv")]
+        with tempfile.TemporaryDirectory() as tmp:
+            replay(rec, Path(tmp) / "events.csv")
+            found = {"pipeline": read_events(Path(tmp) / "events.csv"),
+                     "cop_minimum_baseline": cop_minimum_baseline(rec)}
+        offset = 10_000.0 * len(all_truth["pipeline"])  # pool without cross-matching
+        for method, events in found.items():
+            results[method][name] = score(truth, events)
+            all_truth[method] += [(t + offset, k, s) for t, k, s in truth]
+            all_found[method] += [(t + offset, k, s, d + offset) for t, k, s, d in events]
+    for method in results:
+        results[method]["POOLED"] = score(all_truth[method], all_found[method])
+    _print(results)
+    if json_out:
+        print(json.dumps(results))
+    return results
+
+
+def _print(results: dict) -> None:
+    for method, per in results.items():
+        print(f"== {method}")
+        for name, kinds in per.items():
+            for kind, f in kinds.items():
+                print(f"{name:10s} {kind:11s} recall {f['recall_pct']:6.2f}% precision {f['precision_pct']:6.2f}% "
+                      f"|err| median {f['abs_err_median_ms']:5.1f} ms p95 {f['abs_err_p95_ms']:6.1f} ms "
+                      f"latency p95 {f['latency_p95_ms']:6.1f} ms")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data_dir", nargs="?", type=Path, default=DATA_DIR)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    run(args.data_dir, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

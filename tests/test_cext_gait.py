@@ -1,0 +1,297 @@
+"""The Cython gait detector against a pure-Python reference (events exactly), and the pipeline
+on bad input."""
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cext import _core
+from cext.pipeline import LoadcellPipeline
+from rig.replay import read_recording
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gait"
+needs_data = pytest.mark.skipif(not (DATA / "GaCo01_01.csv.gz").exists(), reason="shared gait data absent")
+
+RING, MASK = 1024, 1023
+UNKNOWN, SINGLE, DOUBLE = 0, 1, 2
+LEFT, RIGHT = 0, 1
+
+
+class ReferenceDetector:
+    """Scalar Python transcription of _core.GaitDetector (same arithmetic, same order)."""
+
+    def __init__(self, thr=20.0, delay=0.0, bw=700.0, fs=1000.0):
+        self.thr, self.delay, self.bw = thr, delay, bw
+        self.hs_frac, self.hs_min, self.hs_k, self.to_k = 0.05, 40.0, 3, 3
+        self.guard_n, self.fitmax_n, self.fitmin_n = 30, 150, 20
+        self.skip_n, self.boot_n = 30, 60
+        self.contact_n, self.max_ds, self.side_margin, self.revert_s = 0.1 * bw, 1.5, 0.01, 0.3
+        self.rt, self.rf, self.rx, self.ry = ([0.0] * RING for _ in range(4))
+        self.n = 0
+        self.events = []
+        self.forget()
+
+    def forget(self):
+        self.state, self.side, self.ymin, self.ymax, self.mid = UNKNOWN, LEFT, 1e9, -1e9, 0.0
+        self.rx_p, self.ry_p, self.have_r = [0.3, 0.3], [0.1, -0.1], [0, 0]
+        self.ylat, self.have_ylat = [0.0, 0.0], [0, 0]
+        self.hs_time, self.hs_px, self.hs_py, self.hs_valid = [0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0, 0]
+        self.above = self.below = self.frozen = 0
+        self.fit_reset(0)
+
+    def fit_reset(self, start):
+        self.f_lo = self.f_hi = start
+        self.f_t0 = self.s_n = self.s_t = self.s_tt = self.s_x = self.s_tx = self.s_y = self.s_ty = 0.0
+
+    def fit_add(self, k, sign):
+        i = k & MASK
+        tau = self.rt[i] - self.f_t0
+        x, y = self.rx[i], self.ry[i]
+        self.s_n += sign
+        self.s_t += sign * tau
+        self.s_tt += sign * tau * tau
+        self.s_x += sign * x
+        self.s_tx += sign * tau * x
+        self.s_y += sign * y
+        self.s_ty += sign * tau * y
+
+    def fit_advance(self, hi):
+        while self.f_hi < hi:
+            self.fit_add(self.f_hi, 1.0)
+            self.f_hi += 1
+        while self.f_hi - self.f_lo > self.fitmax_n:
+            self.fit_add(self.f_lo, -1.0)
+            self.f_lo += 1
+
+    def fit_line(self):
+        n = self.s_n
+        den = n * self.s_tt - self.s_t * self.s_t
+        if den <= 0.0:
+            return [self.s_x / n, 0.0, self.s_y / n, 0.0]
+        bx = (n * self.s_tx - self.s_t * self.s_x) / den
+        by = (n * self.s_ty - self.s_t * self.s_y) / den
+        return [(self.s_x - bx * self.s_t) / n, bx, (self.s_y - by * self.s_t) / n, by]
+
+    def step(self, t, fz, cx, cy):
+        i = self.n & MASK
+        self.rt[i], self.rf[i], self.rx[i], self.ry[i] = t, fz, cx, cy
+        self.n += 1
+        if not (fz > self.contact_n) or not math.isfinite(cx) or not math.isfinite(cy):
+            self.state, self.ymin, self.ymax = UNKNOWN, 1e9, -1e9
+            return
+        [self.step_unknown, self.step_single, self.step_double][self.state](t, fz, cy)
+
+    def step_unknown(self, t, fz, cy):
+        self.ymin, self.ymax = min(self.ymin, cy), max(self.ymax, cy)
+        if self.ymax - self.ymin < 0.04:
+            return
+        if not (self.have_ylat[0] and self.have_ylat[1]):
+            self.mid = 0.5 * (self.ymin + self.ymax)
+        if self.n < self.boot_n:
+            return
+        ys = [self.ry[k & MASK] for k in range(self.n - self.boot_n, self.n)]
+        if max(ys) - min(ys) > 0.01:
+            return
+        self.enter_single(LEFT if cy > self.mid else RIGHT, self.n - self.boot_n)
+
+    def enter_single(self, side, start):
+        self.state, self.side = SINGLE, side
+        self.fit_reset(start)
+        self.f_t0 = self.rt[(self.n - 1) & MASK]
+        self.above = self.frozen = 0
+
+    def swing_force(self, line, k, s):
+        i = k & MASK
+        tau = self.rt[i] - self.f_t0
+        ex = self.rx[i] - (line[0] + line[1] * tau)
+        ey = self.ry[i] - (line[2] + line[3] * tau)
+        rx, ry = self.rx_p[s], self.ry_p[s]
+        return self.rf[i] * (ex * rx + ey * ry) / (rx * rx + ry * ry)
+
+    def step_single(self, t, fz, cy):
+        o = self.side
+        s = 1 - o
+        if not self.frozen:
+            self.fit_advance(self.n - self.guard_n)
+        if self.s_n < self.fitmin_n:
+            return
+        line = self.fit_line()
+        f_new = self.swing_force(line, self.n - 1, s)
+        conf = max(self.hs_frac * self.bw, self.hs_min)
+        self.frozen = int(f_new > self.thr)
+        self.above = self.above + 1 if f_new > conf else 0
+        if self.above < self.hs_k:
+            return
+        ym = line[2] + line[3] * (self.rt[(self.f_hi - 1) & MASK] - self.f_t0)
+        if abs(ym - self.mid) > self.side_margin:
+            o = LEFT if ym > self.mid else RIGHT
+            s = 1 - o
+        k, lo, fk, fp = self.n - 1, max(self.f_hi, self.n - RING + 1), f_new, 0.0
+        while k > lo:
+            fp = self.swing_force(line, k - 1, s)
+            if fp <= self.thr:
+                break
+            fk = fp
+            k -= 1
+        if k > lo:
+            t_hs = self.rt[(k - 1) & MASK] + (self.thr - fp) / (fk - fp) * (
+                self.rt[k & MASK] - self.rt[(k - 1) & MASK])
+        else:
+            t_hs = self.rt[k & MASK]
+        self.events.append((t_hs - self.delay, 0, s, t))
+        self.learn_stance(line, o, s)
+        self.ds = line
+        self.ds_t0, self.t_hs = self.f_t0, t_hs
+        self.hs_time[s] = t_hs
+        self.hs_px[s] = line[0] + line[1] * (t_hs - self.f_t0)
+        self.hs_py[s] = line[2] + line[3] * (t_hs - self.f_t0)
+        self.hs_valid[s], self.hs_valid[o] = 1, 0
+        self.below, self.state, self.side, self.ds_start = 0, DOUBLE, s, k
+
+    def learn_stance(self, line, o, s):
+        if self.s_n < 0.5 * self.fitmax_n:
+            return
+        ym = line[2] + line[3] * (self.rt[(self.f_hi - 1) & MASK] - self.f_t0)
+        if self.have_ylat[o]:
+            self.ylat[o] += 0.5 * (ym - self.ylat[o])
+        else:
+            self.ylat[o], self.have_ylat[o] = ym, 1
+        if self.have_ylat[s]:
+            self.mid = 0.5 * (self.ylat[0] + self.ylat[1])
+        if self.hs_valid[o]:
+            lx = line[0] + line[1] * (self.hs_time[o] - self.f_t0) - self.hs_px[o]
+            ly = line[2] + line[3] * (self.hs_time[o] - self.f_t0) - self.hs_py[o]
+            if 0.05 < math.sqrt(lx * lx + ly * ly) < 1.5:
+                if self.have_r[o]:
+                    self.rx_p[o] += 0.3 * (lx - self.rx_p[o])
+                    self.ry_p[o] += 0.3 * (ly - self.ry_p[o])
+                else:
+                    self.rx_p[o], self.ry_p[o], self.have_r[o] = lx, ly, 1
+
+    def lat_force(self, k):
+        i = k & MASK
+        yo = self.ds[2] + self.ds[3] * (self.rt[i] - self.ds_t0)
+        ys = self.ylat[self.side]
+        return self.rf[i] * (self.ry[i] - ys) / (yo - ys)
+
+    def step_double(self, t, fz, cy):
+        s = self.side
+        o = 1 - s
+        if t - self.t_hs > self.max_ds:
+            self.state = UNKNOWN
+            return
+        if self.n - self.ds_start < self.fitmin_n:
+            return
+        yo = self.ds[2] + self.ds[3] * (self.t_hs - self.ds_t0)
+        if not self.have_ylat[s]:
+            self.ylat[s] = 2.0 * self.mid - yo
+        if abs(self.ylat[s] - yo) <= 2.0 * self.side_margin:
+            return
+        f = self.lat_force(self.n - 1)
+        if fz - f < self.thr and t - self.t_hs < self.revert_s:
+            self.enter_single(o, self.n - 1)
+            return
+        self.below = self.below + 1 if f < self.thr else 0
+        if self.below < self.to_k:
+            return
+        k, lo, fprev = self.n - 1, max(self.ds_start, self.n - RING + 1), f
+        t_to = self.rt[k & MASK]
+        while k > lo:
+            f = self.lat_force(k)
+            if f >= self.thr:
+                t_to = self.rt[k & MASK] + (f - self.thr) / (f - fprev) * (
+                    self.rt[(k + 1) & MASK] - self.rt[k & MASK])
+                break
+            fprev = f
+            k -= 1
+        self.events.append((t_to - self.delay, 1, o, t))
+        self.enter_single(s, self.n - 1 + self.skip_n)
+
+
+def plate_signals(seconds: float = 25.0):
+    data = read_recording(DATA / "GaCo02_01.csv.gz")[: int(seconds * 1000)]
+    pipe = LoadcellPipeline(body_weight_n=900.0, initial_n=data[0, 1:6])
+    out, _ = pipe.process(data[:, 0], data[:, 1:6])
+    return data[:, 0].copy(), out[:, 5].copy(), out[:, 6].copy(), out[:, 7].copy()
+
+
+@needs_data
+def test_detector_matches_reference_exactly():
+    t, fz, cx, cy = plate_signals()
+    ref = ReferenceDetector(delay=0.016, bw=900.0)
+    for sample in zip(t, fz, cx, cy):
+        ref.step(*sample)
+    fast = _core.GaitDetector(delay_s=0.016, body_weight_n=900.0)
+    events = fast.process(t, fz, cx, cy)
+    assert len(ref.events) > 30
+    assert events == ref.events  # same events, same floating-point times
+
+
+@needs_data
+def test_detector_chunking_invariant():
+    t, fz, cx, cy = plate_signals(12.0)
+    whole = _core.GaitDetector(body_weight_n=900.0).process(t, fz, cx, cy)
+    det, ticks = _core.GaitDetector(body_weight_n=900.0), []
+    for lo in range(0, t.size, 5):
+        ticks += det.process(t[lo:lo + 5], fz[lo:lo + 5], cx[lo:lo + 5], cy[lo:lo + 5])
+    assert ticks == whole and len(whole) > 10
+
+
+@needs_data
+def test_pipeline_ticks_equal_one_batch():
+    data = read_recording(DATA / "GaCo01_01.csv.gz")[:15000]
+    a = LoadcellPipeline(body_weight_n=1000.0, initial_n=data[0, 1:6])
+    b = LoadcellPipeline(body_weight_n=1000.0, initial_n=data[0, 1:6])
+    out_a, ev_a = a.process(data[:, 0], data[:, 1:6])
+    outs, ev_b = [], []
+    for lo in range(0, len(data), 5):
+        o, e = b.process(data[lo:lo + 5, 0], data[lo:lo + 5, 1:6])
+        outs.append(o)
+        ev_b += e
+    assert np.array_equal(np.vstack(outs), out_a, equal_nan=True)
+    assert ev_a == ev_b and len(ev_a) > 10
+
+
+def test_force_plate_maths():
+    pipe = LoadcellPipeline(body_weight_n=800.0)
+    plate = _core.ForcePlate((0, 0, 0, 0, 0), (1, 1, 1, 1, 1),
+                             ((0.75, 0.3), (0.75, -0.3), (-0.75, 0.3), (-0.75, -0.3)), 800.0)
+    out = np.empty((2, 4))
+    plate.plate_frames(np.array([[200.0, 100, 100, 300, 300], [0, 5, 5, 0, 0]]), out)
+    np.testing.assert_allclose(out[0], [800.0, (150 - 450) / 800, 0.0, 0.25])
+    assert out[1, 0] == 10.0 and np.isnan(out[1, 1])  # too little load for a COP
+    cal = _core.ForcePlate((10, 0, 0, 0, 0), (0.5, 2, 1, 1, 1), ((0, 0),) * 4)
+    forces = np.empty((1, 5))
+    cal.calibrate_frames(np.array([[30.0, 4, 1, 1, 1]]), forces)
+    np.testing.assert_allclose(forces[0], [10.0, 8, 1, 1, 1])
+    assert pipe.delay_s > 0
+
+
+def test_bad_input_is_flagged_or_refused():
+    pipe = LoadcellPipeline(body_weight_n=800.0, initial_n=np.full(5, 200.0))
+    t = np.arange(10) / 1000
+    raw = np.full((10, 5), 200.0)
+    raw[3, 2] = np.nan
+    raw[4, 0] = np.inf
+    out, _ = pipe.process(t, raw)
+    assert pipe.bad_samples == 2 and out[3, 9] == 4 and out[4, 9] == 1
+    assert np.all(np.isfinite(out[:, :6]))  # held, not propagated
+    with pytest.raises(ValueError, match="increase"):
+        pipe.process(np.array([0.02, 0.02]), np.zeros((2, 5)))
+    with pytest.raises(ValueError, match="previous call"):
+        pipe.process(np.array([0.005]), np.zeros((1, 5)))
+    with pytest.raises(ValueError, match=r"\(n, 5\)"):
+        pipe.process(np.array([0.1]), np.zeros((1, 4)))
+    with pytest.raises(ValueError, match="timestamps for"):
+        pipe.process(np.array([0.1, 0.2]), np.zeros((1, 5)))
+    with pytest.raises(TypeError):
+        pipe.process(np.array(["a"]), np.zeros((1, 5)))
+    with pytest.raises(ValueError, match="not finite"):
+        pipe.process(np.array([np.nan]), np.zeros((1, 5)))
+    out, events = pipe.process(np.zeros(0), np.zeros((0, 5)))
+    assert out.shape == (0, 10) and events == []
+    pipe.process(np.array([0.5, 0.501]), np.full((2, 5), 200.0))
+    assert pipe.gaps == 1
+    with pytest.raises(ValueError, match="body weight"):
+        LoadcellPipeline(body_weight_n=float("nan"))
