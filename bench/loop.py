@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.request
 import resource
 import time
 from typing import Any
@@ -42,6 +43,17 @@ def sched_policy() -> str:
     return names.get(os.sched_getscheduler(0), "other")
 
 
+def sim_physics(config) -> dict[str, Any]:
+    """The simulated rig's own step count and overruns, from its control hook."""
+    url = f"http://127.0.0.1:{config.sim.control_port}/state"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            state = json.loads(response.read())
+    except OSError:
+        return {"sim_physics_steps": None, "sim_physics_overruns": None}
+    return {"sim_physics_steps": state["physics_steps"], "sim_physics_overruns": state["physics_overruns"]}
+
+
 def measure(config_path: str, seconds: float) -> dict[str, Any]:
     config = load_config(config_path)
     with sim_process(config, config_path):
@@ -54,6 +66,7 @@ def measure(config_path: str, seconds: float) -> dict[str, Any]:
         app.loop.run(app.tick, lambda: time.monotonic() >= end)
         wall, cpu = time.monotonic() - wall0, cpu_s() - cpu0
         snap, stats = app.supervisor.snapshot, app.loop.stats()
+        physics = sim_physics(config) if config.sim.enabled else {}
         app.request_stop()
         app.loop.run(app.tick, app.should_stop)
         belt.close()
@@ -65,7 +78,7 @@ def measure(config_path: str, seconds: float) -> dict[str, Any]:
         "overruns": stats.overruns, "longest_overrun_periods": stats.longest_overrun_periods,
         "cpu_pct": round(100.0 * cpu / wall, 2), "rss_mb": round(rss_mb(), 1),
         "sched_policy": sched_policy(), "state_while_running": snap.state,
-        "faults": [f.code for f in snap.faults],
+        "faults": [f.code for f in snap.faults], **physics,
     }
 
 
@@ -76,6 +89,8 @@ def main(args) -> int:
     print(f"period error p50 {result['period_err_p50_ms']} ms, p99 {result['period_err_p99_ms']} ms, "
           f"max {result['period_err_max_ms']} ms; overruns {result['overruns']}")
     print(f"controller CPU {result['cpu_pct']} % of one core, RSS {result['rss_mb']} MB")
+    if result.get("sim_physics_steps") is not None:
+        print(f"simulated rig: {result['sim_physics_steps']} physics steps, {result['sim_physics_overruns']} overruns")
     if args.json:
         print(json.dumps(result))
     return 0 if not result["faults"] else 1
