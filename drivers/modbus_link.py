@@ -95,6 +95,28 @@ class ModbusLink:
         self._transact("write", address, lambda: self.client.write_registers(
             address, [v & 0xFFFF for v in values], device_id=self.link.unit))
 
+    def read_discrete_inputs(self, address: int, count: int) -> list[bool]:
+        """FC 02: `count` inputs from `address`."""
+        return self._read_bits("read inputs", address, count, lambda: self.client.read_discrete_inputs(
+            address, count=count, device_id=self.link.unit))
+
+    def read_coils(self, address: int, count: int) -> list[bool]:
+        """FC 01: `count` coils from `address`."""
+        return self._read_bits("read coils", address, count, lambda: self.client.read_coils(
+            address, count=count, device_id=self.link.unit))
+
+    def write_coil(self, address: int, value: bool) -> None:
+        """FC 05: one coil."""
+        self._transact("write coil", address, lambda: self.client.write_coil(
+            address, bool(value), device_id=self.link.unit))
+
+    def _read_bits(self, what: str, address: int, count: int, call: Callable[[], Any]) -> list[bool]:
+        bits = list(getattr(self._transact(what, address, call), "bits", []) or [])
+        if len(bits) < count:  # answers come padded to whole bytes, never short
+            self._failed(CommsError(self.comm_lost_code,
+                                    f"{self.name}: short answer at {address}: {len(bits)} of {count} bits"))
+        return [bool(bit) for bit in bits[:count]]
+
     def _where(self) -> str:
         link = self.link
         return f"{link.host}:{link.port}" if link.transport == "tcp" else f"{link.device}@{link.baud}"

@@ -23,8 +23,8 @@ class SimStartError(RuntimeError):
 
 
 def _endpoints(config: RigConfig) -> list[tuple[str, int]]:
-    link = config.belt.link
-    return [(link.host, link.port)] if link.transport == "tcp" else []
+    links = (config.belt.link, config.harness.link, config.safety_io.link)
+    return [(link.host, link.port) for link in links if link.transport == "tcp"]
 
 
 def _reachable(host: str, port: int) -> bool:

@@ -55,9 +55,68 @@ _ENTRIES: tuple[Fault, ...] = (
           "The belt drive did not answer when the rig started.",
           "Check that the belt drive is switched on and its cable is plugged in, then restart the rig."),
     # 11x: harness servo comms
+    Fault(111, "harness_comm_lost", Severity.FAST_STOP,
+          "The controller lost contact with the harness winch.",
+          "The winch brake holds the patient. Check the harness drive's power and its communication "
+          "cable, then press Acknowledge."),
+    Fault(112, "harness_comm_rejected", Severity.STOP,
+          "The harness winch refused a command from the controller.",
+          "Ask a rig engineer to check the harness drive's settings against the rig configuration, "
+          "then press Acknowledge."),
+    Fault(113, "harness_connect_failed", Severity.STOP,
+          "The harness winch did not answer when the rig started.",
+          "Check that the harness drive is switched on and its cable is plugged in, then restart the rig."),
     # 12x: safety I/O comms
+    Fault(121, "safety_io_comm_lost", Severity.FAST_STOP,
+          "The controller lost contact with the safety module (e-stop and safety key inputs).",
+          "Check the safety module's power and its communication cable, then press Acknowledge."),
+    Fault(122, "safety_io_comm_rejected", Severity.STOP,
+          "The safety module refused a request from the controller.",
+          "Ask a rig engineer to check the safety module's settings against the rig configuration, "
+          "then press Acknowledge."),
+    Fault(123, "safety_io_connect_failed", Severity.STOP,
+          "The safety module did not answer when the rig started.",
+          "Check that the safety module is switched on and its cable is plugged in, then restart the rig."),
+    Fault(124, "safety_io_inputs_implausible", Severity.FAST_STOP,
+          "The safety circuit reports a combination that cannot happen: it may be wired wrongly or damaged.",
+          "Stop using the rig and ask a rig engineer to test the e-stop circuit and safety relay."),
     # 13x: load-cell board comms
+    Fault(131, "loadcell_comm_lost", Severity.FAST_STOP,
+          "The controller lost contact with the load-cell box, so it cannot measure the forces.",
+          "Check that the load-cell box's USB cable is plugged in at both ends; the rig reconnects "
+          "by itself. Then press Acknowledge."),
+    Fault(132, "loadcell_stream_stale", Severity.FAST_STOP,
+          "The load-cell box is connected but has stopped sending force readings.",
+          "Wait a few seconds: the rig restarts the readings by itself. If the message stays, switch "
+          "the load-cell box off and on (or unplug and replug its cable), then press Acknowledge."),
+    Fault(133, "loadcell_frames_corrupt", Severity.STOP,
+          "Many force readings from the load-cell box arrive damaged.",
+          "Check the load-cell box's USB cable and keep it away from motor and power cables, "
+          "then press Acknowledge. If it repeats, ask a rig engineer to replace the cable."),
+    Fault(134, "loadcell_samples_lost", Severity.ALARM,
+          "Some force readings from the load-cell box are going missing.",
+          "The session can continue. If the warning keeps coming back, close other programs on "
+          "the rig computer and ask a rig engineer to check the load-cell cable."),
+    Fault(135, "loadcell_connect_failed", Severity.STOP,
+          "The load-cell box did not answer when the rig started.",
+          "Check that the load-cell box is switched on and its USB cable is plugged in, then "
+          "restart the rig."),
     # 2xx: sensors (load cells)
+    Fault(201, "loadcell_saturated", Severity.FAST_STOP,
+          "A load cell reads the end of its range: it is overloaded or its cable is broken.",
+          "Make sure nothing heavy rests on the treadmill or pulls on the harness line, and check "
+          "the load-cell cables. Then press Acknowledge."),
+    Fault(202, "loadcell_flatlined", Severity.STOP,
+          "A load cell's reading has frozen: it no longer follows the forces.",
+          "Stop the session and ask a rig engineer to check that load cell and the load-cell box "
+          "before the rig is used again."),
+    Fault(203, "loadcell_disconnected", Severity.FAST_STOP,
+          "A load cell reads nothing at all: it is probably unplugged.",
+          "Check the cable from that load cell to the load-cell box, then press Acknowledge."),
+    Fault(204, "loadcell_noisy", Severity.ALARM,
+          "A load cell's reading is much noisier than normal.",
+          "Check that load cell's cable and keep it away from motor and power cables. If the "
+          "warning stays, ask a rig engineer to check the load cell."),
     # 3xx: belt
     Fault(301, "belt_drive_fault", Severity.FAST_STOP,
           "The belt drive stopped itself because of a fault.",
@@ -74,6 +133,32 @@ _ENTRIES: tuple[Fault, ...] = (
           "The belt is not moving at the speed the controller asked for.",
           "Check that nothing is blocking the belt, then press Acknowledge."),
     # 4xx: harness
+    Fault(401, "harness_drive_fault", Severity.FAST_STOP,
+          "The harness winch stopped itself because of a fault; its brake holds the line.",
+          "Make sure the patient is safe, clear the cause shown on the winch drive, then press "
+          "Acknowledge (this also resets the drive)."),
+    Fault(402, "harness_state_invalid", Severity.FAST_STOP,
+          "The harness winch reported a state that makes no sense.",
+          "Stop using the rig and ask a rig engineer to check the harness drive and its settings."),
+    Fault(403, "harness_enable_failed", Severity.STOP,
+          "The harness winch could not be switched on.",
+          "Check that the e-stops are released and the safety key is in, then press Acknowledge. "
+          "If it repeats, call a rig engineer."),
+    Fault(404, "harness_readback_implausible", Severity.FAST_STOP,
+          "The harness winch reported a position, speed or force the winch cannot have.",
+          "Stop using the rig and ask a rig engineer to check the harness drive and its settings."),
+    Fault(405, "harness_force_cap_not_set", Severity.STOP,
+          "The harness winch did not accept its force limit, so it could pull too hard.",
+          "A rig engineer must check the harness drive's maximum torque setting; "
+          "the rig will not use the harness until then."),
+    Fault(406, "harness_mode_not_set", Severity.STOP,
+          "The harness winch did not accept speed control mode.",
+          "Ask a rig engineer to check that the harness drive supports profile velocity mode, "
+          "then restart the rig."),
+    Fault(407, "harness_disable_failed", Severity.FAST_STOP,
+          "The harness winch did not switch off when asked.",
+          "Press an e-stop if the winch is still moving, make sure the patient is safe, "
+          "and call a rig engineer."),
     # 6xx: system
     Fault(601, "loop_overrun", Severity.STOP,
           "The controller fell behind its timing several times in a row.",

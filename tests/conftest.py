@@ -21,7 +21,8 @@ def free_port() -> int:
 
 
 def config_text(port: int, extra: str = "") -> str:
-    """A small sim config on `port` with fast ramps, plus any extra TOML lines."""
+    """A small sim config with the belt on `port` (every other endpoint on a free port too),
+    fast belt ramps, plus any extra [belt] TOML lines."""
     return f"""
 [belt]
 drive_accel_s = 1.2
@@ -30,8 +31,15 @@ comm_timeout_s = 0.3
 {extra}
 [belt.link]
 port = {port}
+[harness.link]
+port = {free_port()}
+[safety_io.link]
+port = {free_port()}
+[loadcell_board]
+device = "/tmp/rig-sim/test-{port}/loadcell"
 [sim]
 enabled = true
+control_port = {free_port()}
 """
 
 

@@ -89,8 +89,7 @@ def test_http_hook(sim):
 
 def test_rig_sim_record_and_rig_inject(tmp_path: Path):
     config_path = tmp_path / "rig.toml"
-    control_port = free_port()
-    config_path.write_text(config_text(free_port(), "") + f"control_port = {control_port}\n")
+    config_path.write_text(config_text(free_port()))
     recording = tmp_path / "walk.csv.gz"
     proc = subprocess.Popen([sys.executable, "-m", "rig", "sim", "--config", str(config_path), "--record",
                              str(recording)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

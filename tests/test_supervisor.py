@@ -102,14 +102,16 @@ def test_drive_fault_reaches_faulted_and_stays_until_acknowledged(rig: Lockstep)
 def test_acknowledge_refused_while_cause_persists(rig: Lockstep):
     rig.submit(Start(1.0))
     rig.run_for(0.5)
-    rig.sim.vfd.set_sto(False)  # safety relay open: the drive trips and cannot be reset
+    rig.sim.safety_io.press_estop()  # safety relay opens: no STO, the drive cannot be reset
     rig.sim.vfd.inject_fault(v.FAULT_EXTERNAL)
     rig.run_for(0.2)
     rig.submit(Acknowledge())
     rig.run_for(0.1)
     assert rig.snap.state == "faulted"
     assert "still present: 301 belt_drive_fault" in rig.snap.message
-    rig.sim.vfd.set_sto(True)
+    rig.sim.safety_io.release_estop()
+    rig.sim.safety_io.press_reset()
+    rig.run_for(0.01)
     rig.submit(Acknowledge())
     rig.run_for(0.1)
     assert rig.snap.state == "idle"

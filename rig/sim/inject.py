@@ -66,6 +66,12 @@ def _world_event(event: str) -> Callable[..., None]:
     return apply
 
 
+def _safety(action: str) -> Callable[..., None]:
+    def apply(sim) -> None:
+        getattr(sim.safety_io, action)()
+    return apply
+
+
 def _hold_belt(sim, held: bool = True) -> None:
     sim.world.hold_belt(bool(held))
 
@@ -85,6 +91,15 @@ INJECTIONS: dict[str, Injection] = {
                                    lambda sim, device: _faults(sim, device).clear(), (("device", "belt"),)),
     "drive_fault": Injection("the drive trips with a fault code (0: the drive's generic external fault)",
                              _drive_fault, (("device", "belt"), ("code", 0))),
+    "estop_press": Injection("an e-stop button is pressed (the safety relay opens)", _safety("press_estop")),
+    "estop_release": Injection("the e-stop button is released (the relay stays open until reset)",
+                               _safety("release_estop")),
+    "key_pull": Injection("the safety key is pulled out", _safety("pull_key")),
+    "key_insert": Injection("the safety key is put back (resets the relay if every cause is gone)",
+                            _safety("insert_key")),
+    "relay_reset": Injection("the safety relay's reset button is pressed", _safety("press_reset")),
+    "harness_detach": Injection("the harness is unclipped from the patient", _world_event("harness_detach")),
+    "harness_attach": Injection("the harness is clipped back on", _world_event("harness_attach")),
     "belt_hold": Injection("something holds the belt (value=false releases it)", _hold_belt, (("held", True),)),
     "fall": Injection("the patient's knees buckle", _world_event("fall")),
     "stumble": Injection("the patient stumbles on one step", _world_event("stumble")),

@@ -13,6 +13,9 @@ from typing import Callable
 
 from rig.config import RigConfig
 from rig.sim.modbus_twin import TwinEndpoint, TwinServerThread
+from rig.sim.rtu_bus import RtuBus
+from rig.sim.safety_io import SafetyIoModel
+from rig.sim.servo import ServoModel
 from rig.sim.vfd import VfdModel
 from rig.sim.world import World
 
@@ -55,23 +58,54 @@ class PhysicsThread:
 
 
 class SimRig:
-    """Every simulated device of the rig, wired together."""
+    """Every simulated device of the rig, wired together as the real rig is.
+
+    The safety relay (safety I/O twin) gives or takes STO from both drives and the winch brake;
+    the VFD drives the world's belt, the servo its winch; the world's forces feed the load-cell
+    board. Devices on a TCP link get their own listener; devices whose links name the same
+    serial device share one simulated RTU line (rig/sim/rtu_bus.py).
+    """
 
     def __init__(self, config: RigConfig, clock: Callable[[], float] = time.monotonic):
         self.config = config
         self.lock = threading.Lock()
         self.clock = clock
         self.vfd = VfdModel(config.belt, config.sim.belt)
-        self.world = World(config.sim.world)
-        link = config.belt.link
-        self.endpoints = [
-            TwinEndpoint("belt", self.vfd, link.host, link.port, link.unit, self.lock, clock),
-        ]
-        self.servers = TwinServerThread(self.endpoints)
+        self.servo = ServoModel(config.harness)
+        self.safety_io = SafetyIoModel(config.safety_io)
+        self.world = World(config.sim.world, config.loadcells.deck_cells_m)
+        self.endpoints = self._endpoints()
+        self.servers = TwinServerThread(*self._split_by_transport())
         self.physics = PhysicsThread(config.sim.world.step_hz, self.step)
         belt_world = config.sim.world.belt
         self._amps_per_newton = config.sim.belt.rated_current_a / belt_world.rated_force_n
         self.recorder = None  # a rig.sim.world_record.Recorder to record every physics step
+
+    def _endpoints(self) -> list[TwinEndpoint]:
+        c, lock, clock = self.config, self.lock, self.clock
+        made = []
+        for name, model, link, span in (("belt", self.vfd, c.belt.link, (0x0000, 0xFFFF)),
+                                        ("harness", self.servo, c.harness.link, (0x0000, 0xFFFF)),
+                                        ("safety_io", self.safety_io, c.safety_io.link, (0, 0))):
+            made.append(TwinEndpoint(name, model, link.host, link.port, link.unit, lock, clock, address_span=span))
+        return made
+
+    def _links(self) -> dict:
+        c = self.config
+        return {"belt": c.belt.link, "harness": c.harness.link, "safety_io": c.safety_io.link}
+
+    def _split_by_transport(self) -> tuple[list[TwinEndpoint], list[RtuBus]]:
+        links = self._links()
+        tcp = [e for e in self.endpoints if links[e.name].transport == "tcp"]
+        by_device: dict[str, list[TwinEndpoint]] = {}
+        for e in self.endpoints:
+            if links[e.name].transport == "rtu":
+                by_device.setdefault(links[e.name].device, []).append(e)
+        buses = []
+        for device, members in by_device.items():
+            link = links[members[0].name]
+            buses.append(RtuBus(device, link.baud, link.parity, link.stopbits, members))
+        return tcp, buses
 
     def step(self, now_s: float, dt_s: float) -> None:
         """Advance every model by dt_s (in <= 1 ms substeps), under the lock the Modbus side takes too."""
@@ -82,14 +116,29 @@ class SimRig:
                 self._substep(now_s - dt_s + (k + 1) * h, h)
 
     def _substep(self, now_s: float, dt_s: float) -> None:
-        vfd, world, mps_per_hz = self.vfd, self.world, self.config.belt.mps_per_hz
+        self._step_safety_chain(now_s, dt_s)
+        vfd, servo, world, mps_per_hz = self.vfd, self.servo, self.world, self.config.belt.mps_per_hz
         vfd.step(now_s, dt_s)
+        servo.step(now_s, dt_s)
         world.set_belt_drive(vfd.state.output_hz * mps_per_hz, torque_available=not vfd.state.coasting)
+        world.set_winch(servo.velocity_command_mps, servo.enabled, servo.brake_released,
+                        servo.force_limit_n, torque_available=servo.sto_ok)
         world.step(dt_s)
         vfd.state.motor_hz = world.belt_speed_mps / mps_per_hz  # the motor turns with the belt
         vfd.state.external_load_a = abs(world.belt_load_n) * self._amps_per_newton
+        servo.set_actuals(world.winch_position_m, world.winch_velocity_mps, world.line_force_n,
+                          world.harness.motor_force_n)
         if self.recorder is not None:
             self.recorder.add(world)
+
+    def _step_safety_chain(self, now_s: float, dt_s: float) -> None:
+        """The hardware relay: its STO contacts feed both drives, the brake reports back."""
+        sio = self.safety_io
+        sio.harness_attached = self.world.harness.attached
+        sio.set_brake_released(self.servo.brake_released)
+        sio.step(now_s, dt_s)
+        self.vfd.set_sto(sio.chain_closed)
+        self.servo.set_sto(sio.chain_closed)
 
     def start(self, physics_thread: bool = True) -> None:
         """Serve the twins; with physics_thread=False the caller steps time (lockstep tests)."""
