@@ -102,7 +102,7 @@ def budget_issues(config: RigConfig) -> list[tuple[str, str]]:
     issues = []
     for load in bus_loads(config):
         if load.busy_fraction > MAX_BUSY_FRACTION:
-            issues.append(("buses", f"{load.describe()}: must be at most {MAX_BUSY_FRACTION:.0%}; "
+            issues.append(("", f"{load.describe()}: must be at most {MAX_BUSY_FRACTION:.0%}; "
                                     "lower poll_hz, raise the baud rate or split the bus"))
     issues += _mismatched_settings(config)
     return issues

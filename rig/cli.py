@@ -22,8 +22,16 @@ log = logging.getLogger("rig")
 
 
 def _load(path: str) -> RigConfig | None:
+    """Load and check a config, bus budget included; print every problem and return None if any."""
+    from drivers.budget import budget_issues
+    from rig.configspec import ConfigIssue
+
     try:
-        return load_config(path)
+        config = load_config(path)
+        issues = [ConfigIssue(path, sect, "", message) for sect, message in budget_issues(config)]
+        if issues:
+            raise ConfigError(issues)
+        return config
     except ConfigError as exc:
         print(f"{len(exc.issues)} error(s) in the configuration:", file=sys.stderr)
         for issue in exc.issues:
@@ -38,6 +46,10 @@ def cmd_config(args: argparse.Namespace) -> int:
     if args.action == "show":
         print(show_config(config), end="")
     else:
+        from drivers.budget import bus_loads
+
+        for load in bus_loads(config):
+            print(load.describe())
         print(f"{args.file}: OK")
     return 0
 

@@ -27,6 +27,11 @@ def _endpoints(config: RigConfig) -> list[tuple[str, int]]:
     return [(link.host, link.port) for link in links if link.transport == "tcp"]
 
 
+def _serial_paths(config: RigConfig) -> list[str]:
+    links = (config.belt.link, config.harness.link, config.safety_io.link)
+    return sorted({link.device for link in links if link.transport == "rtu"})
+
+
 def _reachable(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
@@ -35,13 +40,13 @@ def _reachable(host: str, port: int) -> bool:
 
 def wait_until_up(config: RigConfig, proc: subprocess.Popen | None, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    pending = _endpoints(config)
+    pending: list = _endpoints(config) + _serial_paths(config)
     while pending:
         if proc is not None and proc.poll() is not None:
             raise SimStartError(f"the simulated rig exited with code {proc.returncode} before it was ready")
         if time.monotonic() > deadline:
             raise SimStartError(f"the simulated rig did not open {pending} within {timeout_s:.0f} s")
-        pending = [e for e in pending if not _reachable(*e)]
+        pending = [e for e in pending if not (Path(e).exists() if isinstance(e, str) else _reachable(*e))]
         time.sleep(0.05)
 
 
