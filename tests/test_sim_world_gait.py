@@ -104,3 +104,31 @@ def test_hemiparetic_option_asymmetric_and_more_variable():
     assert 0.10 <= hemi["step_time_asymmetry"] <= 0.30
     assert hemi["stance_left"] < hemi["stance_right"] - 0.05  # paretic stance shorter
     assert hemi["stride_cv"] > healthy["stride_cv"]
+
+
+def test_total_force_is_highest_in_double_support_with_no_notch_at_heel_strike():
+    rows, truth = walk(1.0)
+    t, total = rows[:, 0], (rows[:, 7] + rows[:, 8]) / BW
+    strikes = sorted((when, side) for when, e, side in truth if e == "heel_strike")
+    offs = {side: sorted(when for when, e, s in truth if e == "toe_off" and s == side) for side in ("left", "right")}
+    for (start, side), (end, _) in zip(strikes[:-1], strikes[1:]):
+        other = "right" if side == "left" else "left"
+        toe_off = next(when for when in offs[other] if when > start)
+        around = total[(t >= start - 0.03) & (t <= start + 0.03)]
+        assert around.min() >= min(around[0], around[-1]) - 0.01  # no dip at the heel strike
+        step = total[(t >= start) & (t < end)]
+        peak_t = t[(t >= start) & (t < end)][np.argmax(step)]
+        assert start <= peak_t <= toe_off  # highest while both feet are down
+        single = total[(t >= toe_off) & (t < end)]
+        middle = single[len(single) // 4: 3 * len(single) // 4]
+        assert middle.min() == pytest.approx(single.min(), abs=0.01)  # lowest in mid single support
+        assert total[(t >= start) & (t <= toe_off)].min() > middle.min() + 0.2
+
+
+@pytest.mark.parametrize("speed", [0.5, 1.0])
+def test_mean_com_height_stays_put_while_walking(speed):
+    rows, truth = walk(speed)
+    means = [z.mean() for z in per_step(rows, truth, 9)]
+    assert len(means) > 40
+    assert max(abs(m) for m in means) < 0.01
+    assert abs(np.mean(means)) < 0.003

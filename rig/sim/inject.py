@@ -72,6 +72,30 @@ def _safety(action: str) -> Callable[..., None]:
     return apply
 
 
+def _channel(channel: int) -> int:
+    if not 0 <= int(channel) <= 4:
+        raise InjectionError(f"channel must be 0-4 (harness, FL, FR, RL, RR), not {channel}")
+    return int(channel)
+
+
+def _board_set(kind: str) -> Callable[..., None]:
+    def apply(sim, channel: int) -> None:
+        getattr(sim.loadcell.faults, kind).add(_channel(channel))
+    return apply
+
+
+def _board_map(kind: str) -> Callable[..., None]:
+    def apply(sim, channel: int, value: float) -> None:
+        getattr(sim.loadcell.faults, kind)[_channel(channel)] = value
+    return apply
+
+
+def _board_attr(kind: str) -> Callable[..., None]:
+    def apply(sim, value: Any) -> None:
+        setattr(sim.loadcell.faults, kind, value)
+    return apply
+
+
 def _hold_belt(sim, held: bool = True) -> None:
     sim.world.hold_belt(bool(held))
 
@@ -100,6 +124,25 @@ INJECTIONS: dict[str, Injection] = {
     "relay_reset": Injection("the safety relay's reset button is pressed", _safety("press_reset")),
     "harness_detach": Injection("the harness is unclipped from the patient", _world_event("harness_detach")),
     "harness_attach": Injection("the harness is clipped back on", _world_event("harness_attach")),
+    "loadcell_stuck": Injection("a load-cell channel repeats its last value", _board_set("stuck"), (("channel", 1),)),
+    "loadcell_saturated": Injection("a channel reads the ADC's full scale", _board_set("saturated"), (("channel", 1),)),
+    "loadcell_drifting": Injection("a channel drifts by value N/s", _board_map("drifting"),
+                                   (("channel", 1), ("value", 5.0))),
+    "loadcell_noisy": Injection("a channel gets value N RMS of extra noise", _board_map("noisy"),
+                                (("channel", 1), ("value", 50.0))),
+    "loadcell_disconnected": Injection("a channel's wire breaks: it reads value counts", _board_map("disconnected"),
+                                       (("channel", 1), ("value", 0))),
+    "loadcell_silent": Injection("the board stops streaming (value=false resumes)", _board_attr("silent"),
+                                 (("value", True),)),
+    "loadcell_corrupt": Injection("a fraction value of frames are sent with a bad CRC", _board_attr("corrupt_fraction"),
+                                  (("value", 0.1),)),
+    "loadcell_drop": Injection("a fraction value of samples are lost", _board_attr("drop_fraction"),
+                               (("value", 0.05),)),
+    "loadcell_clear": Injection("the board's channels and stream behave again",
+                                lambda sim: sim.loadcell.faults.clear()),
+    "loadcell_unplug": Injection("the board's USB cable is pulled (its port vanishes)",
+                                 lambda sim: sim.loadcell.unplug()),
+    "loadcell_replug": Injection("the board is plugged back in", lambda sim: sim.loadcell.replug()),
     "belt_hold": Injection("something holds the belt (value=false releases it)", _hold_belt, (("held", True),)),
     "fall": Injection("the patient's knees buckle", _world_event("fall")),
     "stumble": Injection("the patient stumbles on one step", _world_event("stumble")),
@@ -135,8 +178,8 @@ def inject(sim, name: str, **kwargs: Any) -> None:
     if unknown:
         raise InjectionError(f"{name} takes {', '.join(allowed) or 'no arguments'}, not {', '.join(sorted(unknown))}")
     args = {key: coerce(kwargs.get(key, default), default) for key, default in allowed.items()}
-    if name in ("link_down", "link_up"):
-        entry.apply(sim, **args)  # talks to the server thread; must not hold the world lock
+    if name in ("link_down", "link_up", "loadcell_unplug", "loadcell_replug"):
+        entry.apply(sim, **args)  # talks to other threads' resources; must not hold the world lock
         return
     with sim.lock:
         entry.apply(sim, **args)

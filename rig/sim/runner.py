@@ -12,6 +12,7 @@ import time
 from typing import Callable
 
 from rig.config import RigConfig
+from rig.sim.loadcell_board import LoadcellBoardModel, LoadcellBoardTwin
 from rig.sim.modbus_twin import TwinEndpoint, TwinServerThread
 from rig.sim.rtu_bus import RtuBus
 from rig.sim.safety_io import SafetyIoModel
@@ -74,6 +75,8 @@ class SimRig:
         self.servo = ServoModel(config.harness)
         self.safety_io = SafetyIoModel(config.safety_io)
         self.world = World(config.sim.world, config.loadcells.deck_cells_m)
+        self.loadcell = LoadcellBoardTwin(config.loadcell_board.device,
+                                          LoadcellBoardModel(seed=config.sim.world.seed))
         self.endpoints = self._endpoints()
         self.servers = TwinServerThread(*self._split_by_transport())
         self.physics = PhysicsThread(config.sim.world.step_hz, self.step)
@@ -128,6 +131,7 @@ class SimRig:
         vfd.state.external_load_a = abs(world.belt_load_n) * self._amps_per_newton
         servo.set_actuals(world.winch_position_m, world.winch_velocity_mps, world.line_force_n,
                           world.harness.motor_force_n)
+        self.loadcell.sample(world.t_s, (world.line_force_n, *world.deck_forces_n))  # board clock = world time
         if self.recorder is not None:
             self.recorder.add(world)
 
@@ -143,12 +147,14 @@ class SimRig:
     def start(self, physics_thread: bool = True) -> None:
         """Serve the twins; with physics_thread=False the caller steps time (lockstep tests)."""
         self.servers.start()
+        self.loadcell.start()
         if physics_thread:
             self.physics.start()
 
     def stop(self) -> None:
         if self.physics._thread.is_alive():
             self.physics.stop()
+        self.loadcell.stop()
         self.servers.stop()
 
     def step_to(self, t0_s: float, t1_s: float) -> None:
