@@ -281,6 +281,10 @@ class LoadcellBoardModel:
         self._last_counts = counts
         return counts.tolist()
 
+    def last_forces_n(self) -> list[float]:
+        """The newest sample as a host with the board's true calibration reads it (noise and all)."""
+        return ((np.asarray(self._last_counts, np.int64) - self._zero) * self._n_per_count).tolist()
+
     def _imperfections(self, t_s: float, normals: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
         p = self.params
         dt_s = 1.0 / self.rate_hz

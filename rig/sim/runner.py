@@ -82,7 +82,7 @@ class SimRig:
         self.physics = PhysicsThread(config.sim.world.step_hz, self.step)
         belt_world = config.sim.world.belt
         self._amps_per_newton = config.sim.belt.rated_current_a / belt_world.rated_force_n
-        self.recorder = None  # a rig.sim.world_record.Recorder to record every physics step
+        self.recorder = None  # a rig.sim.world_record.Recorder: the calibrated stream, every step
 
     def _endpoints(self) -> list[TwinEndpoint]:
         c, lock, clock = self.config, self.lock, self.clock
@@ -132,8 +132,8 @@ class SimRig:
         servo.set_actuals(world.winch_position_m, world.winch_velocity_mps, world.line_force_n,
                           world.harness.motor_force_n)
         self.loadcell.sample(world.t_s, (world.line_force_n, *world.deck_forces_n))  # board clock = world time
-        if self.recorder is not None:
-            self.recorder.add(world)
+        if self.recorder is not None:  # the calibrated stream, board noise, hum and spikes included
+            self.recorder.add_row(world.t_s, self.loadcell.model.last_forces_n(), world.belt_speed_mps)
 
     def _step_safety_chain(self, now_s: float, dt_s: float) -> None:
         """The hardware relay: its STO contacts feed both drives, the brake reports back."""

@@ -61,6 +61,11 @@ class Recorder:
         self._rows.append(f"{world.t_s:.4f},{world.line_force_n:.2f},{fl:.2f},{fr:.2f},"
                           f"{rl:.2f},{rr:.2f},{world.belt_speed_mps:.3f}")
 
+    def add_row(self, t_s: float, forces_n: list[float], belt_mps: float) -> None:
+        """Append one calibrated sample: harness, FL, FR, RL, RR in newtons."""
+        h, fl, fr, rl, rr = forces_n
+        self._rows.append(f"{t_s:.4f},{h:.2f},{fl:.2f},{fr:.2f},{rl:.2f},{rr:.2f},{belt_mps:.3f}")
+
     def write(self, truth: Iterable[tuple[float, str, str]]) -> tuple[Path, Path]:
         """Write both files; returns (recording path, truth path)."""
         with _open_text(self.path, "w") as out:
