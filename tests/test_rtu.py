@@ -148,3 +148,27 @@ def test_wire_time_model():
     link = LinkConfig(transport="rtu", device="/dev/x", baud=9600, parity="N")
     t = transaction_time_s(Transaction(8, 15), link)
     assert t == pytest.approx(23 * 10 / 9600 + 7 * 10 / 9600 + 0.001)
+
+
+def test_safety_io_module_on_the_rtu_line(tmp_path: Path):
+    from drivers.safety_io.modbus_io import ModbusSafetyIo
+    from rig.sim.inject import inject
+
+    bus = tmp_path / "rtu-bus"
+    text = (ROOT / "configs" / "sim-rtu.toml").read_text().replace("/tmp/rig-sim/rtu-bus", str(bus))
+    text = text.replace("[safety_io.link]\nport = 15022",
+                        f'[safety_io.link]\ntransport = "rtu"\ndevice = "{bus}"\nbaud = 115200\nunit = 3\n'
+                        "timeout_s = 0.1")
+    text += f'\n[loadcell_board]\ndevice = "{tmp_path / "loadcell"}"\n'
+    text = text.replace("[sim]\nenabled = true", f"[sim]\nenabled = true\ncontrol_port = {free_port()}")
+    config = parse_config(text)
+    with SimRig(config) as sim:
+        io = ModbusSafetyIo(config.safety_io)
+        io.connect()
+        assert io.read_inputs().chain_ok
+        io.toggle_heartbeat()
+        inject(sim, "estop_press")
+        time.sleep(0.05)
+        inputs = io.read_inputs()
+        assert not inputs.estop_closed and not inputs.chain_ok
+        io.link.close()
