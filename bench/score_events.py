@@ -1,7 +1,8 @@
 """Score gait events against ground truth: `python -m bench.score_events [--json] [DATA_DIR]`.
 
-Per recording in DATA_DIR (NAME.csv.gz + NAME.truth.csv), runs `rig.replay.replay` and a
-simple causal baseline (COP minimum + side from the lateral shift), matches detections to
+Per recording in DATA_DIR (NAME.csv.gz + NAME.truth.csv), runs `rig.replay.replay`, a
+simple causal baseline (COP minimum + side from the lateral shift) and an offline
+Roerdink-style COP-butterfly baseline (zero-lag filter, turning points), matches detections to
 truth one to one within +-100 ms per side and event, and reports recall, precision,
 |timing error| median / p95 and latency (detected_at - true) p95, per recording and pooled.
 Truth covers the walking part only, so detections outside its span are not counted.
@@ -105,6 +106,34 @@ def cop_minimum_baseline(path: Path) -> list[tuple[float, str, str, float]]:
     return events
 
 
+def roerdink_baseline(path: Path) -> list[tuple[float, str, str, float]]:
+    """Offline reference after Roerdink et al. 2008 (J Biomech 41:2628), the COP "butterfly":
+    zero-lag low-pass of the cells, then heel strike at each posterior turning point of COP x
+    (the COP jumps forward onto the new foot) and toe off at each anterior turning point (the
+    trailing foot has left), side from the lateral direction of the COP's move across.
+    detected_at_s = t_s: offline, so latency is not defined (reported as 0)."""
+    from scipy import signal
+    data = read_recording(path)
+    t, cells = data[:, 0], data[:, 2:6]
+    sos = signal.butter(4, 20, fs=1000, output="sos")
+    cells = signal.sosfiltfilt(sos, signal.medfilt(cells, (3, 1)), axis=0)
+    fz = cells.sum(axis=1)
+    cx = cells @ np.array([0.75, 0.75, -0.75, -0.75]) / fz
+    cy = cells @ np.array([0.30, -0.30, 0.30, -0.30]) / fz
+    lows, _ = signal.find_peaks(-cx, prominence=0.05, distance=200)
+    highs, _ = signal.find_peaks(cx, prominence=0.05, distance=200)
+    events = []
+    for i in lows:  # heel strike: the COP then crosses towards the new foot
+        j = highs[highs > i][0] if np.any(highs > i) else len(t) - 1
+        side = "left" if cy[j] > cy[i] else "right"
+        events.append((t[i], "heel_strike", side, t[i]))
+    for j in highs:  # toe off of the foot the COP came from
+        i = lows[lows < j][-1] if np.any(lows < j) else 0
+        side = "right" if cy[j] > cy[i] else "left"
+        events.append((t[j], "toe_off", side, t[j]))
+    return sorted(events)
+
+
 def pooled(per_recording: dict[str, dict]) -> dict[str, dict[str, float]]:
     out = {}
     for kind in KINDS:
@@ -116,16 +145,18 @@ def pooled(per_recording: dict[str, dict]) -> dict[str, dict[str, float]]:
 
 
 def run(data_dir: Path = DATA_DIR, json_out: bool = False) -> dict:
-    results: dict[str, dict] = {"pipeline": {}, "cop_minimum_baseline": {}}
-    all_truth: dict[str, list] = {"pipeline": [], "cop_minimum_baseline": []}
-    all_found: dict[str, list] = {"pipeline": [], "cop_minimum_baseline": []}
+    methods = ("pipeline", "cop_minimum_baseline", "roerdink_offline_baseline")
+    results: dict[str, dict] = {m: {} for m in methods}
+    all_truth: dict[str, list] = {m: [] for m in methods}
+    all_found: dict[str, list] = {m: [] for m in methods}
     for rec in sorted(data_dir.glob("*.csv.gz")):
         name = rec.name.removesuffix(".csv.gz")
         truth = [(t, k, s) for t, k, s, _ in read_events(data_dir / f"{name}.truth.csv")]
         with tempfile.TemporaryDirectory() as tmp:
             replay(rec, Path(tmp) / "events.csv")
             found = {"pipeline": read_events(Path(tmp) / "events.csv"),
-                     "cop_minimum_baseline": cop_minimum_baseline(rec)}
+                     "cop_minimum_baseline": cop_minimum_baseline(rec),
+                     "roerdink_offline_baseline": roerdink_baseline(rec)}
         offset = 10_000.0 * len(all_truth["pipeline"])  # pool without cross-matching
         for method, events in found.items():
             results[method][name] = score(truth, events)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from cext import _core
+from cext._filters import SosBank, SpikeBank
 
 
 def design_sos(fs_hz: float, order: int, cutoff_hz: float, notch_hz: float = 0.0,
@@ -54,7 +54,7 @@ class StreamingFilter:
             raise ValueError(f"sos must have shape (sections, 6), not {sos.shape}")
         self.sos = sos
         self.channels = channels
-        self._bank = _core.SosBank(np.ascontiguousarray(np.repeat(sos[None], channels, axis=0)))
+        self._bank = SosBank(np.ascontiguousarray(np.repeat(sos[None], channels, axis=0)))
 
     def settle(self, level: np.ndarray) -> None:
         """Start from steady state at `level` per channel (no start-up transient)."""
@@ -75,7 +75,7 @@ class SpikeFilter:
     """Causal median-of-3/5 or Hampel spike rejection per channel; delays by `delay_samples`."""
 
     def __init__(self, channels: int, mode: str = "median3"):
-        self._bank = _core.SpikeBank(channels, mode)
+        self._bank = SpikeBank(channels, mode)
         self.channels = channels
         self.delay_samples = self._bank.delay_samples
 

@@ -39,11 +39,12 @@ class GaitConfig:
 
     event_threshold_n: float = opt(20.0, gt=0, doc="a foot is loaded above this force")
     body_mass_kg: float = opt(0.0, min=0, max=400, doc="0 = estimate from the deck + harness")
-    hs_confirm_frac: float = opt(0.05, gt=0, max=1, doc="heel strike confirmed above this x body weight")
+    hs_confirm_frac: float = opt(0.12, gt=0, max=1, doc="heel strike confirmed above this x the deck load (mean Fz)")
     hs_confirm_min_n: float = opt(40.0, gt=0, doc="... and above this force")
     contact_frac: float = opt(0.1, gt=0, max=1, doc="someone is on the deck above this x body weight")
     fit_guard_s: float = opt(0.03, gt=0, max=0.2, doc="stance-line fit ends this long before now")
     fit_max_s: float = opt(0.15, gt=0, max=1.0, doc="stance-line fit spans at most this long")
+    min_step_frac: float = opt(0.4, min=0, max=1, doc="no heel strike sooner than this x the running step time")
     max_double_support_s: float = opt(1.5, gt=0, doc="longer double support = standing (restart)")
     reset_gap_s: float = opt(0.05, gt=0, doc="a gap in the stream longer than this restarts the detector")
     window_s: float = opt(30.0, gt=0, doc="rolling window of the live gait figures")

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scipy import signal
 
-from cext import _core
+from cext._filters import SpikeBank
 from cext.filters import SpikeFilter, StreamingFilter, design_sos
 
 
@@ -99,4 +99,4 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="cutoff"):
         design_sos(1000, 4, 600)
     with pytest.raises(ValueError, match="spike filter"):
-        _core.SpikeBank(5, "mean")
+        SpikeBank(5, "mean")

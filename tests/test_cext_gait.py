@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cext import _core
+from cext._detector import GaitDetector
+from cext._forceplate import ForcePlate
 from cext.pipeline import LoadcellPipeline
 from rig.replay import read_recording
 
@@ -19,14 +20,16 @@ LEFT, RIGHT = 0, 1
 
 
 class ReferenceDetector:
-    """Scalar Python transcription of _core.GaitDetector (same arithmetic, same order)."""
+    """Scalar Python transcription of _detector.GaitDetector (same arithmetic, same order)."""
 
     def __init__(self, thr=20.0, delay=0.0, bw=700.0, fs=1000.0):
         self.thr, self.delay, self.bw = thr, delay, bw
-        self.hs_frac, self.hs_min, self.hs_k, self.to_k = 0.05, 40.0, 3, 3
+        self.hs_frac, self.hs_min, self.hs_k, self.to_k = 0.12, 40.0, 3, 3
         self.guard_n, self.fitmax_n, self.fitmin_n = 30, 150, 20
         self.skip_n, self.boot_n = 30, 60
         self.contact_n, self.max_ds, self.side_margin, self.revert_s = 0.1 * bw, 1.5, 0.01, 0.3
+        self.min_step_frac, self.load_alpha = 0.4, 1.0 / (2.0 * fs)
+        self.settle_n, self.settle_m, self.turn_m, self.lead_tol_m = 30, 0.001, 0.005, 0.03
         self.rt, self.rf, self.rx, self.ry = ([0.0] * RING for _ in range(4))
         self.n = 0
         self.events = []
@@ -34,6 +37,8 @@ class ReferenceDetector:
 
     def forget(self):
         self.state, self.side, self.ymin, self.ymax, self.mid = UNKNOWN, LEFT, 1e9, -1e9, 0.0
+        self.load, self.have_load = 0.0, 0
+        self.step_s, self.have_step, self.last_hs = 0.0, 0, -1e9
         self.rx_p, self.ry_p, self.have_r = [0.3, 0.3], [0.1, -0.1], [0, 0]
         self.ylat, self.have_ylat = [0.0, 0.0], [0, 0]
         self.hs_time, self.hs_px, self.hs_py, self.hs_valid = [0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0, 0]
@@ -80,6 +85,10 @@ class ReferenceDetector:
         if not (fz > self.contact_n) or not math.isfinite(cx) or not math.isfinite(cy):
             self.state, self.ymin, self.ymax = UNKNOWN, 1e9, -1e9
             return
+        if self.have_load:
+            self.load += self.load_alpha * (fz - self.load)
+        else:
+            self.load, self.have_load = fz, 1
         [self.step_unknown, self.step_single, self.step_double][self.state](t, fz, cy)
 
     def step_unknown(self, t, fz, cy):
@@ -109,6 +118,14 @@ class ReferenceDetector:
         rx, ry = self.rx_p[s], self.ry_p[s]
         return self.rf[i] * (ex * rx + ey * ry) / (rx * rx + ry * ry)
 
+    def hs_candidate(self, t, line, s):
+        f_new = self.swing_force(line, self.n - 1, s)
+        conf = max(self.hs_frac * self.load, self.hs_min)
+        self.frozen = int(f_new > self.thr)
+        if self.have_step and t - self.last_hs < self.min_step_frac * self.step_s:
+            return False
+        return f_new > conf
+
     def step_single(self, t, fz, cy):
         o = self.side
         s = 1 - o
@@ -117,17 +134,18 @@ class ReferenceDetector:
         if self.s_n < self.fitmin_n:
             return
         line = self.fit_line()
-        f_new = self.swing_force(line, self.n - 1, s)
-        conf = max(self.hs_frac * self.bw, self.hs_min)
-        self.frozen = int(f_new > self.thr)
-        self.above = self.above + 1 if f_new > conf else 0
+        self.above = self.above + 1 if self.hs_candidate(t, line, s) else 0
         if self.above < self.hs_k:
             return
         ym = line[2] + line[3] * (self.rt[(self.f_hi - 1) & MASK] - self.f_t0)
         if abs(ym - self.mid) > self.side_margin:
             o = LEFT if ym > self.mid else RIGHT
             s = 1 - o
-        k, lo, fk, fp = self.n - 1, max(self.f_hi, self.n - RING + 1), f_new, 0.0
+        self.heel_strike(t, line, o, s)
+
+    def hs_crossing(self, line, s):
+        k, lo = self.n - 1, max(self.f_hi, self.n - RING + 1)
+        fk, fp = self.swing_force(line, k, s), 0.0
         while k > lo:
             fp = self.swing_force(line, k - 1, s)
             if fp <= self.thr:
@@ -135,19 +153,33 @@ class ReferenceDetector:
             fk = fp
             k -= 1
         if k > lo:
-            t_hs = self.rt[(k - 1) & MASK] + (self.thr - fp) / (fk - fp) * (
-                self.rt[k & MASK] - self.rt[(k - 1) & MASK])
-        else:
-            t_hs = self.rt[k & MASK]
+            return self.rt[(k - 1) & MASK] + (self.thr - fp) / (fk - fp) * (
+                self.rt[k & MASK] - self.rt[(k - 1) & MASK]), k
+        return self.rt[k & MASK], k
+
+    def heel_strike(self, t, line, o, s):
+        t_hs, k = self.hs_crossing(line, s)
         self.events.append((t_hs - self.delay, 0, s, t))
         self.learn_stance(line, o, s)
+        self.learn_step_time(t_hs)
         self.ds = line
         self.ds_t0, self.t_hs = self.f_t0, t_hs
         self.hs_time[s] = t_hs
         self.hs_px[s] = line[0] + line[1] * (t_hs - self.f_t0)
         self.hs_py[s] = line[2] + line[3] * (t_hs - self.f_t0)
         self.hs_valid[s], self.hs_valid[o] = 1, 0
+        self.ds_ys = self.ylat[s] if self.have_ylat[s] else self.hs_py[s] + self.ry_p[s]
+        self.ds_xmax = -1e9
         self.below, self.state, self.side, self.ds_start = 0, DOUBLE, s, k
+
+    def learn_step_time(self, t_hs):
+        dt = t_hs - self.last_hs
+        if 0.0 < dt < 2.0:
+            if self.have_step:
+                self.step_s += 0.2 * (dt - self.step_s)
+            else:
+                self.step_s, self.have_step = dt, 1
+        self.last_hs = t_hs
 
     def learn_stance(self, line, o, s):
         if self.s_n < 0.5 * self.fitmax_n:
@@ -172,30 +204,45 @@ class ReferenceDetector:
     def lat_force(self, k):
         i = k & MASK
         yo = self.ds[2] + self.ds[3] * (self.rt[i] - self.ds_t0)
-        ys = self.ylat[self.side]
-        return self.rf[i] * (self.ry[i] - ys) / (yo - ys)
+        return self.rf[i] * (self.ry[i] - self.ds_ys) / (yo - self.ds_ys)
+
+    def settle_lead(self, yo):
+        k = self.n - 1
+        x, y = self.rx[k & MASK], self.ry[k & MASK]
+        self.ds_xmax = max(self.ds_xmax, x)
+        if x > self.ds_xmax - self.turn_m or k - self.ds_start < self.settle_n:
+            return
+        if abs(y - self.ry[(k - self.settle_n) & MASK]) > self.settle_m:
+            return
+        if self.have_ylat[self.side]:
+            if abs(y - self.ds_ys) < self.lead_tol_m:
+                self.ds_ys = y
+        elif (y - yo) / (self.ds_ys - yo) > 0.5:
+            self.ds_ys = y
 
     def step_double(self, t, fz, cy):
         s = self.side
-        o = 1 - s
         if t - self.t_hs > self.max_ds:
             self.state = UNKNOWN
             return
         if self.n - self.ds_start < self.fitmin_n:
             return
         yo = self.ds[2] + self.ds[3] * (self.t_hs - self.ds_t0)
-        if not self.have_ylat[s]:
-            self.ylat[s] = 2.0 * self.mid - yo
-        if abs(self.ylat[s] - yo) <= 2.0 * self.side_margin:
+        if abs(self.ds_ys - yo) <= 2.0 * self.side_margin:
             return
+        self.settle_lead(yo)
         f = self.lat_force(self.n - 1)
         if fz - f < self.thr and t - self.t_hs < self.revert_s:
-            self.enter_single(o, self.n - 1)
+            self.enter_single(1 - s, self.n - 1)
             return
         self.below = self.below + 1 if f < self.thr else 0
-        if self.below < self.to_k:
-            return
-        k, lo, fprev = self.n - 1, max(self.ds_start, self.n - RING + 1), f
+        if self.below >= self.to_k:
+            self.toe_off(t)
+
+    def toe_off(self, t):
+        s = self.side
+        k, lo = self.n - 1, max(self.ds_start, self.n - RING + 1)
+        fprev = self.lat_force(k)
         t_to = self.rt[k & MASK]
         while k > lo:
             f = self.lat_force(k)
@@ -205,7 +252,7 @@ class ReferenceDetector:
                 break
             fprev = f
             k -= 1
-        self.events.append((t_to - self.delay, 1, o, t))
+        self.events.append((t_to - self.delay, 1, 1 - s, t))
         self.enter_single(s, self.n - 1 + self.skip_n)
 
 
@@ -222,7 +269,7 @@ def test_detector_matches_reference_exactly():
     ref = ReferenceDetector(delay=0.016, bw=900.0)
     for sample in zip(t, fz, cx, cy):
         ref.step(*sample)
-    fast = _core.GaitDetector(delay_s=0.016, body_weight_n=900.0)
+    fast = GaitDetector(delay_s=0.016, body_weight_n=900.0)
     events = fast.process(t, fz, cx, cy)
     assert len(ref.events) > 30
     assert events == ref.events  # same events, same floating-point times
@@ -231,8 +278,8 @@ def test_detector_matches_reference_exactly():
 @needs_data
 def test_detector_chunking_invariant():
     t, fz, cx, cy = plate_signals(12.0)
-    whole = _core.GaitDetector(body_weight_n=900.0).process(t, fz, cx, cy)
-    det, ticks = _core.GaitDetector(body_weight_n=900.0), []
+    whole = GaitDetector(body_weight_n=900.0).process(t, fz, cx, cy)
+    det, ticks = GaitDetector(body_weight_n=900.0), []
     for lo in range(0, t.size, 5):
         ticks += det.process(t[lo:lo + 5], fz[lo:lo + 5], cx[lo:lo + 5], cy[lo:lo + 5])
     assert ticks == whole and len(whole) > 10
@@ -255,13 +302,13 @@ def test_pipeline_ticks_equal_one_batch():
 
 def test_force_plate_maths():
     pipe = LoadcellPipeline(body_weight_n=800.0)
-    plate = _core.ForcePlate((0, 0, 0, 0, 0), (1, 1, 1, 1, 1),
+    plate = ForcePlate((0, 0, 0, 0, 0), (1, 1, 1, 1, 1),
                              ((0.75, 0.3), (0.75, -0.3), (-0.75, 0.3), (-0.75, -0.3)), 800.0)
     out = np.empty((2, 4))
     plate.plate_frames(np.array([[200.0, 100, 100, 300, 300], [0, 5, 5, 0, 0]]), out)
     np.testing.assert_allclose(out[0], [800.0, (150 - 450) / 800, 0.0, 0.25])
     assert out[1, 0] == 10.0 and np.isnan(out[1, 1])  # too little load for a COP
-    cal = _core.ForcePlate((10, 0, 0, 0, 0), (0.5, 2, 1, 1, 1), ((0, 0),) * 4)
+    cal = ForcePlate((10, 0, 0, 0, 0), (0.5, 2, 1, 1, 1), ((0, 0),) * 4)
     forces = np.empty((1, 5))
     cal.calibrate_frames(np.array([[30.0, 4, 1, 1, 1]]), forces)
     np.testing.assert_allclose(forces[0], [10.0, 8, 1, 1, 1])

@@ -1,0 +1,455 @@
+# cython: language_level=3
+"""Online gait events: heel strike / toe off per side from one force plate under both feet
+(`GaitDetector`), and steps without sides from the harness force alone (`HarnessSteps`).
+
+Causal and streaming: samples go in one at a time (`step`, from the pipeline kernel) or in
+arrays (`process`, for tests); events are buffered until `drain`.
+Not here: filtering, calibration, COP (they feed this), figures (cext/gaitfigures.py).
+"""
+from libc.math cimport fabs, sqrt, isfinite
+
+from cext._filters cimport SosBank
+
+
+cdef class GaitDetector:
+    """Heel strike / toe off per side from Fz and the COP of one plate under both feet.
+
+    Single support: the stance foot's COP is fitted by a line (least squares over the last
+    `fit_max_s`, ending `fit_guard_s` ago) and extrapolated; the other foot's force is the
+    moment of the COP's departure from it over the expected landing offset. A heel strike is
+    that force holding above max(`hs_confirm_min_n`, `hs_confirm_frac` x the deck load) for
+    `hs_confirm_samples`, at least `min_step_frac` x the running step time after the last
+    one; it is timed where the force crossed `threshold_n`. The deck load (a slow mean of
+    Fz) scales the confirmation, so it holds at any unloading, and a stance foot's COP
+    wobble (a few centimetres) stays below it.
+    Double support: the trailing foot's force is separated laterally,
+    F_trail = Fz (y_cop - y_lead) / (y_trail - y_lead), with the trailing foot's line and the
+    leading foot's lateral position from its previous stances (or the learned landing offset).
+    Step width varies by centimetres from step to step, so once the COP has passed its
+    forward-most point (the butterfly's turn: the trailing foot is all but off) and has stopped
+    moving laterally (less than `settle_m` over `settle_s`) within `lead_tol_m` of where the
+    leading foot stood before (or beyond half-way to it, before that is known), the leading
+    foot's position is taken from the COP itself. Toe off is where the force
+    fell through `threshold_n` (scanned back over the double support). Times are in the filtered signal's time base; `delay_s` (the filters' group
+    delay) is subtracted from every emitted `t_s`.
+    """
+
+    def __cinit__(self, double threshold_n=20.0, double delay_s=0.0, double body_weight_n=700.0,
+                  double fs_hz=1000.0, double hs_confirm_frac=0.12, double hs_confirm_min_n=40.0,
+                  int hs_confirm_samples=3, int to_confirm_samples=3, double fit_guard_s=0.03,
+                  double fit_max_s=0.15, double fit_min_s=0.02, double ss_skip_s=0.03,
+                  double contact_frac=0.1, double max_double_s=1.5, double bootstrap_s=0.06,
+                  double side_margin_m=0.01, double revert_s=0.3, double min_step_frac=0.4,
+                  double load_tau_s=2.0, double settle_s=0.03, double settle_m=0.001,
+                  double turn_m=0.005, double lead_tol_m=0.03):
+        self.thr, self.delay, self.bw = threshold_n, delay_s, body_weight_n
+        self.hs_frac, self.hs_min = hs_confirm_frac, hs_confirm_min_n
+        self.hs_k, self.to_k = hs_confirm_samples, to_confirm_samples
+        self.guard_n = <int> (fit_guard_s * fs_hz + 0.5)
+        self.fitmax_n = <int> (fit_max_s * fs_hz + 0.5)
+        self.fitmin_n = <int> (fit_min_s * fs_hz + 0.5)
+        self.skip_n = <int> (ss_skip_s * fs_hz + 0.5)
+        self.boot_n = <int> (bootstrap_s * fs_hz + 0.5)
+        self.contact_n = contact_frac * body_weight_n
+        self.max_ds, self.side_margin, self.revert_s = max_double_s, side_margin_m, revert_s
+        self.min_step_frac = min_step_frac
+        self.settle_n = <int> (settle_s * fs_hz + 0.5)
+        self.settle_m, self.turn_m, self.lead_tol_m = settle_m, turn_m, lead_tol_m
+        self.load_alpha = 1.0 / (load_tau_s * fs_hz)
+        self.n = 0
+        self.ev_n = 0
+        self.lost_events = 0
+        self.forget()
+
+    def reset(self):
+        """Forget the gait (after a gap or bad data); the history ring is kept."""
+        self.forget()
+
+    cdef void forget(self) noexcept nogil:
+        cdef int j
+        self.state = UNKNOWN
+        self.side = LEFT
+        self.ymin, self.ymax, self.mid = 1e9, -1e9, 0.0
+        self.load, self.have_load = 0.0, 0
+        self.step_s, self.have_step, self.last_hs = 0.0, 0, -1e9
+        for j in range(2):
+            self.rx_p[j] = 0.3
+            self.ry_p[j] = 0.1 if j == LEFT else -0.1
+            self.have_r[j] = 0
+            self.ylat[j] = 0.0
+            self.have_ylat[j] = 0
+            self.hs_time[j] = 0.0
+            self.hs_px[j] = 0.0
+            self.hs_py[j] = 0.0
+            self.hs_valid[j] = 0
+        self.above = self.below = self.frozen = 0
+        self.fit_reset(0)
+
+    @property
+    def state_name(self) -> str:
+        return ("unknown", "single", "double")[self.state]
+
+    @property
+    def deck_load_n(self) -> float:
+        return self.load
+
+    @property
+    def step_time_s(self) -> float:
+        return self.step_s if self.have_step else float("nan")
+
+    # ---- events
+    cdef void emit(self, double t_s, int kind, int side, double at) noexcept nogil:
+        if self.ev_n >= EV_CAP:
+            self.lost_events += 1
+            return
+        self.ev_t[self.ev_n] = t_s
+        self.ev_kind[self.ev_n] = kind
+        self.ev_side[self.ev_n] = side
+        self.ev_at[self.ev_n] = at
+        self.ev_n += 1
+
+    def drain(self):
+        """Events since the last drain: list of (t_s, kind, side, detected_at_s)."""
+        out = [(self.ev_t[i], self.ev_kind[i], self.ev_side[i], self.ev_at[i])
+               for i in range(self.ev_n)]
+        self.ev_n = 0
+        return out
+
+    # ---- line fit of the stance foot's COP
+    cdef void fit_reset(self, long start) noexcept nogil:
+        self.f_lo = start
+        self.f_hi = start
+        self.f_t0 = 0.0
+        self.s_n = self.s_t = self.s_tt = 0.0
+        self.s_x = self.s_tx = self.s_y = self.s_ty = 0.0
+
+    cdef void fit_add(self, long k, double sign) noexcept nogil:
+        cdef int i = k & MASK
+        cdef double tau = self.rt[i] - self.f_t0
+        cdef double x = self.rx[i]
+        cdef double y = self.ry[i]
+        self.s_n += sign
+        self.s_t += sign * tau
+        self.s_tt += sign * tau * tau
+        self.s_x += sign * x
+        self.s_tx += sign * tau * x
+        self.s_y += sign * y
+        self.s_ty += sign * tau * y
+
+    cdef void fit_advance(self, long hi) noexcept nogil:
+        while self.f_hi < hi:
+            self.fit_add(self.f_hi, 1.0)
+            self.f_hi += 1
+        while self.f_hi - self.f_lo > self.fitmax_n:
+            self.fit_add(self.f_lo, -1.0)
+            self.f_lo += 1
+
+    cdef void fit_line(self, double* line) noexcept nogil:
+        """line = (ax, bx, ay, by): x = ax + bx * (t - f_t0)."""
+        cdef double n = self.s_n
+        cdef double den = n * self.s_tt - self.s_t * self.s_t
+        cdef double bx, by
+        if den <= 0.0:
+            line[0] = self.s_x / n
+            line[1] = 0.0
+            line[2] = self.s_y / n
+            line[3] = 0.0
+            return
+        bx = (n * self.s_tx - self.s_t * self.s_x) / den
+        by = (n * self.s_ty - self.s_t * self.s_y) / den
+        line[0] = (self.s_x - bx * self.s_t) / n
+        line[1] = bx
+        line[2] = (self.s_y - by * self.s_t) / n
+        line[3] = by
+
+    # ---- per sample
+    cdef void step(self, double t, double fz, double cx, double cy) noexcept nogil:
+        cdef int i = self.n & MASK
+        self.rt[i] = t
+        self.rf[i] = fz
+        self.rx[i] = cx
+        self.ry[i] = cy
+        self.n += 1
+        if not (fz > self.contact_n) or not isfinite(cx) or not isfinite(cy):
+            self.state = UNKNOWN
+            self.ymin = 1e9
+            self.ymax = -1e9
+            return
+        if self.have_load:
+            self.load += self.load_alpha * (fz - self.load)
+        else:
+            self.load, self.have_load = fz, 1
+        if self.state == UNKNOWN:
+            self.step_unknown(cy)
+        elif self.state == SINGLE:
+            self.step_single(t)
+        else:
+            self.step_double(t, fz)
+
+    cdef void step_unknown(self, double cy) noexcept nogil:
+        cdef double lo = 1e9, hi = -1e9, y
+        cdef long k
+        if cy < self.ymin:
+            self.ymin = cy
+        if cy > self.ymax:
+            self.ymax = cy
+        if self.ymax - self.ymin < 0.04:
+            return
+        if not (self.have_ylat[0] and self.have_ylat[1]):
+            self.mid = 0.5 * (self.ymin + self.ymax)
+        if self.n < self.boot_n:
+            return
+        for k in range(self.n - self.boot_n, self.n):
+            y = self.ry[k & MASK]
+            if y < lo:
+                lo = y
+            if y > hi:
+                hi = y
+        if hi - lo > 0.01:
+            return
+        self.enter_single(LEFT if cy > self.mid else RIGHT, self.n - self.boot_n)
+
+    cdef void enter_single(self, int side, long start) noexcept nogil:
+        self.state = SINGLE
+        self.side = side
+        self.fit_reset(start)
+        self.f_t0 = self.rt[(self.n - 1) & MASK]
+        self.above = 0
+        self.frozen = 0
+
+    cdef double swing_force(self, double* line, long k, int s) noexcept nogil:
+        cdef int i = k & MASK
+        cdef double tau = self.rt[i] - self.f_t0
+        cdef double ex = self.rx[i] - (line[0] + line[1] * tau)
+        cdef double ey = self.ry[i] - (line[2] + line[3] * tau)
+        cdef double rx = self.rx_p[s], ry = self.ry_p[s]
+        return self.rf[i] * (ex * rx + ey * ry) / (rx * rx + ry * ry)
+
+    cdef bint hs_candidate(self, double t, double* line, int s) noexcept nogil:
+        """The departure at the newest sample is a landing foot (not yet confirmed)."""
+        cdef double f_new = self.swing_force(line, self.n - 1, s)
+        cdef double conf = self.hs_frac * self.load
+        if conf < self.hs_min:
+            conf = self.hs_min
+        self.frozen = f_new > self.thr  # hold the fit still while the new foot loads
+        if self.have_step and t - self.last_hs < self.min_step_frac * self.step_s:
+            return 0
+        return f_new > conf
+
+    cdef void step_single(self, double t) noexcept nogil:
+        cdef int o = self.side
+        cdef int s = 1 - o
+        cdef double line[4]
+        cdef double ym
+        if not self.frozen:
+            self.fit_advance(self.n - self.guard_n)
+        if self.s_n < self.fitmin_n:
+            return
+        self.fit_line(line)
+        if self.hs_candidate(t, line, s):
+            self.above += 1
+        else:
+            self.above = 0
+        if self.above < self.hs_k:
+            return
+        # heel strike confirmed; the stance foot's side from where it stands
+        ym = line[2] + line[3] * (self.rt[(self.f_hi - 1) & MASK] - self.f_t0)
+        if fabs(ym - self.mid) > self.side_margin:
+            o = LEFT if ym > self.mid else RIGHT
+            s = 1 - o
+        self.heel_strike(t, line, o, s)
+
+    cdef double hs_crossing(self, double* line, int s, long* at) noexcept nogil:
+        """Scan back to where foot s's force crossed the threshold: its time, index in at."""
+        cdef long k = self.n - 1
+        cdef long lo = self.f_hi
+        cdef double fk = self.swing_force(line, k, s), fp = 0.0
+        if lo < self.n - RING + 1:
+            lo = self.n - RING + 1
+        while k > lo:
+            fp = self.swing_force(line, k - 1, s)
+            if fp <= self.thr:
+                break
+            fk = fp
+            k -= 1
+        at[0] = k
+        if k > lo:
+            return self.rt[(k - 1) & MASK] + (self.thr - fp) / (fk - fp) * (
+                self.rt[k & MASK] - self.rt[(k - 1) & MASK])
+        return self.rt[k & MASK]
+
+    cdef void heel_strike(self, double t, double* line, int o, int s) noexcept nogil:
+        cdef long k
+        cdef double t_hs = self.hs_crossing(line, s, &k)
+        self.emit(t_hs - self.delay, HEEL_STRIKE, s, t)
+        self.learn_stance(line, o, s)
+        self.learn_step_time(t_hs)
+        self.ds_ax, self.ds_bx, self.ds_ay, self.ds_by = line[0], line[1], line[2], line[3]
+        self.ds_t0 = self.f_t0
+        self.t_hs = t_hs
+        self.hs_time[s] = t_hs
+        self.hs_px[s] = line[0] + line[1] * (t_hs - self.f_t0)
+        self.hs_py[s] = line[2] + line[3] * (t_hs - self.f_t0)
+        self.hs_valid[s] = 1
+        self.hs_valid[o] = 0
+        self.ds_ys = self.ylat[s] if self.have_ylat[s] else self.hs_py[s] + self.ry_p[s]
+        self.ds_xmax = -1e9
+        self.below = 0
+        self.state = DOUBLE
+        self.side = s
+        self.ds_start = k
+
+    cdef void learn_step_time(self, double t_hs) noexcept nogil:
+        cdef double dt = t_hs - self.last_hs
+        if 0.0 < dt < 2.0:
+            if self.have_step:
+                self.step_s += 0.2 * (dt - self.step_s)
+            else:
+                self.step_s, self.have_step = dt, 1
+        self.last_hs = t_hs
+
+    cdef void learn_stance(self, double* line, int o, int s) noexcept nogil:
+        """After a full stance of o: its lateral position and where it had landed."""
+        cdef double ym, lx, ly, d
+        if self.s_n < 0.5 * self.fitmax_n:
+            return
+        ym = line[2] + line[3] * (self.rt[(self.f_hi - 1) & MASK] - self.f_t0)
+        if self.have_ylat[o]:
+            self.ylat[o] += 0.5 * (ym - self.ylat[o])
+        else:
+            self.ylat[o] = ym
+            self.have_ylat[o] = 1
+        if self.have_ylat[s]:
+            self.mid = 0.5 * (self.ylat[0] + self.ylat[1])
+        if self.hs_valid[o]:
+            lx = line[0] + line[1] * (self.hs_time[o] - self.f_t0) - self.hs_px[o]
+            ly = line[2] + line[3] * (self.hs_time[o] - self.f_t0) - self.hs_py[o]
+            d = sqrt(lx * lx + ly * ly)
+            if 0.05 < d < 1.5:
+                if self.have_r[o]:
+                    self.rx_p[o] += 0.3 * (lx - self.rx_p[o])
+                    self.ry_p[o] += 0.3 * (ly - self.ry_p[o])
+                else:
+                    self.rx_p[o] = lx
+                    self.ry_p[o] = ly
+                    self.have_r[o] = 1
+
+    cdef double lat_force(self, long k) noexcept nogil:
+        cdef int i = k & MASK
+        cdef double yo = self.ds_ay + self.ds_by * (self.rt[i] - self.ds_t0)
+        return self.rf[i] * (self.ry[i] - self.ds_ys) / (yo - self.ds_ys)
+
+    cdef void settle_lead(self, double yo) noexcept nogil:
+        """Past the COP's forward turn and laterally still: the leading foot stands here."""
+        cdef long k = self.n - 1
+        cdef double x = self.rx[k & MASK], y = self.ry[k & MASK]
+        if x > self.ds_xmax:
+            self.ds_xmax = x
+        if x > self.ds_xmax - self.turn_m or k - self.ds_start < self.settle_n:
+            return
+        if fabs(y - self.ry[(k - self.settle_n) & MASK]) > self.settle_m:
+            return
+        if self.have_ylat[self.side]:
+            if fabs(y - self.ds_ys) < self.lead_tol_m:  # within a step's width variability
+                self.ds_ys = y
+        elif (y - yo) / (self.ds_ys - yo) > 0.5:  # no prior yet: beyond half-way will do
+            self.ds_ys = y
+
+    cdef void step_double(self, double t, double fz) noexcept nogil:
+        cdef int s = self.side
+        cdef double yo, f
+        if t - self.t_hs > self.max_ds:
+            self.state = UNKNOWN
+            return
+        if self.n - self.ds_start < self.fitmin_n:
+            return
+        yo = self.ds_ay + self.ds_by * (self.t_hs - self.ds_t0)
+        if fabs(self.ds_ys - yo) <= 2.0 * self.side_margin:
+            return  # feet not apart laterally: no lateral separation possible
+        self.settle_lead(yo)
+        f = self.lat_force(self.n - 1)
+        if fz - f < self.thr and t - self.t_hs < self.revert_s:
+            self.enter_single(1 - s, self.n - 1)  # the new load vanished: no heel strike after all
+            return
+        if f < self.thr:
+            self.below += 1
+        else:
+            self.below = 0
+        if self.below >= self.to_k:
+            self.toe_off(t)
+
+    cdef void toe_off(self, double t) noexcept nogil:
+        """Scan back to where the trailing foot's force fell through the threshold."""
+        cdef int s = self.side
+        cdef long k = self.n - 1
+        cdef long lo = self.ds_start
+        cdef double f, fprev = self.lat_force(k)
+        cdef double t_to = self.rt[k & MASK]
+        if lo < self.n - RING + 1:
+            lo = self.n - RING + 1
+        while k > lo:
+            f = self.lat_force(k)
+            if f >= self.thr:
+                t_to = self.rt[k & MASK] + (f - self.thr) / (f - fprev) * (
+                    self.rt[(k + 1) & MASK] - self.rt[k & MASK])
+                break
+            fprev = f
+            k -= 1
+        self.emit(t_to - self.delay, TOE_OFF, 1 - s, t)
+        self.enter_single(s, self.n - 1 + self.skip_n)
+
+    def process(self, const double[::1] t, const double[::1] fz, const double[::1] cx,
+                const double[::1] cy):
+        """Run samples through the detector; returns the events they completed."""
+        cdef Py_ssize_t i, n = t.shape[0]
+        if fz.shape[0] != n or cx.shape[0] != n or cy.shape[0] != n:
+            raise ValueError("t, fz, cx, cy must have the same length")
+        with nogil:
+            for i in range(n):
+                self.step(t[i], fz[i], cx[i], cy[i])
+        return self.drain()
+
+
+# ---------------------------------------------------------------- harness-only cadence
+cdef class HarnessSteps:
+    """Steps without sides from the harness force alone (deck unavailable).
+
+    The line force swings once per step with the centre of mass; a band-pass (designed in
+    Python) keeps that swing, and each upward crossing of +hysteresis after one of
+    -hysteresis is a step. The hysteresis follows the swing's own amplitude.
+    """
+
+
+    def __cinit__(self, SosBank band, double fs_hz=1000.0, double min_step_s=0.25,
+                  double max_step_s=2.5, double hyst_frac=0.3, double hyst_min_n=1.0):
+        self.band = band
+        self.min_step_s = min_step_s
+        self.max_step_s = max_step_s
+        self.env = 0.0
+        self.env_alpha = 1.0 / (2.0 * fs_hz)
+        self.hyst_frac = hyst_frac
+        self.hyst_min = hyst_min_n
+        self.armed = 0
+        self.have_last = 0
+
+    cdef int step(self, double t, double harness_n, double* step_t) noexcept nogil:
+        """1 when a step completes at this sample (its time in step_t)."""
+        cdef double v = harness_n
+        cdef double h
+        self.band.step(&v)
+        self.env += self.env_alpha * (fabs(v) - self.env)
+        h = self.hyst_frac * self.env
+        if h < self.hyst_min:
+            h = self.hyst_min
+        if v < -h:
+            self.armed = 1
+        elif v > h and self.armed:
+            self.armed = 0
+            if self.have_last and t - self.last_t < self.min_step_s:
+                return 0
+            self.have_last = 1
+            self.last_t = t
+            step_t[0] = t
+            return 1
+        return 0
+
