@@ -159,3 +159,14 @@ def test_demo_script_runs_to_the_end_in_lockstep():
         assert lockstep.app.loop.stats().overruns == 0
     finally:
         lockstep.close()
+
+
+def test_consecutive_overruns_raise_601(rig: Lockstep):
+    rig.submit(Start(1.0))
+    rig.run_for(0.5)
+    limit = rig.config.loop.overrun_fault_count
+    rig.app.supervisor.tick(rig.clock.now(), limit - 1)
+    assert rig.snap.state == "walking"  # one short of the budget: counted, not a fault
+    rig.app.supervisor.tick(rig.clock.now(), limit)
+    assert rig.snap.state == "faulted" and [f.code for f in rig.snap.faults] == [601]
+    assert rig.snap.belt_command_mps == 0.0
