@@ -74,10 +74,10 @@ def measure(config: RigConfig, label: str) -> dict[str, Any]:
     with SimRig(config):
         pool = BusPool()
         drivers = _drivers(config, pool)
-        links = {"belt": config.belt.link, "harness": config.harness.link, "safety_io": config.safety_io.link}
+        links = config.modbus_links()
         for name, poll in drivers.items():
             ours = _times_ms(poll)
-            plain_client = make_client(links[name]) if links[name].transport == "tcp" else pool_client(pool, links[name])
+            plain_client = make_client(links[name]) if links[name].transport == "tcp" else pool.client(links[name])
             plain_client.connect()
             plain = _times_ms(_plain_reads(config, plain_client)[name])
             if links[name].transport == "tcp":
@@ -87,11 +87,6 @@ def measure(config: RigConfig, label: str) -> dict[str, Any]:
         pool.close()
     result["tick_io_ms"] = round(_tick_io_ms(config, result), 3)
     return {label: result}
-
-
-def pool_client(pool: BusPool, link):
-    """The bus's own client (an RTU line has one port; a second client could not open it)."""
-    return pool._buses[pool.key(link)][0]
 
 
 def _tick_io_ms(config: RigConfig, result: dict[str, Any]) -> float:

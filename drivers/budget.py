@@ -77,11 +77,8 @@ class BusLoad:
 
 
 def device_links(config: RigConfig) -> dict[str, tuple[LinkConfig, float]]:
-    return {
-        "belt": (config.belt.link, config.belt.poll_hz),
-        "harness": (config.harness.link, config.harness.poll_hz),
-        "safety_io": (config.safety_io.link, config.safety_io.poll_hz),
-    }
+    rates = {"belt": config.belt.poll_hz, "harness": config.harness.poll_hz, "safety_io": config.safety_io.poll_hz}
+    return {name: (link, rates[name]) for name, link in config.modbus_links().items()}
 
 
 def bus_loads(config: RigConfig) -> list[BusLoad]:

@@ -28,12 +28,19 @@ class BusPool:
             return f"rtu:{link.device}"
         return f"tcp:{link.host}:{link.port}:{link.unit}"
 
-    def link(self, link: LinkConfig, name: str, comm_lost_code: int, rejected_code: int) -> ModbusLink:
-        """A ModbusLink for one device, on the client of its bus."""
+    def _bus(self, link: LinkConfig) -> tuple[Any, threading.Lock]:
         key = self.key(link)
         if key not in self._buses:
             self._buses[key] = (make_client(link), threading.Lock())
-        client, lock = self._buses[key]
+        return self._buses[key]
+
+    def client(self, link: LinkConfig) -> Any:
+        """The bus's own client (an RTU line has one port: a second client could not open it)."""
+        return self._bus(link)[0]
+
+    def link(self, link: LinkConfig, name: str, comm_lost_code: int, rejected_code: int) -> ModbusLink:
+        """A ModbusLink for one device, on the client of its bus."""
+        client, lock = self._bus(link)
         return ModbusLink(link, name, comm_lost_code, rejected_code, self.clock, client=client, bus_lock=lock)
 
     def close(self) -> None:

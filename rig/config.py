@@ -202,6 +202,10 @@ class RigConfig:
     safety_io: SafetyIoConfig = section(SafetyIoConfig)
     sim: SimConfig = section(SimConfig)
 
+    def modbus_links(self) -> dict[str, LinkConfig]:
+        """Every Modbus device's link, by device name (the one list of Modbus devices)."""
+        return {"belt": self.belt.link, "harness": self.harness.link, "safety_io": self.safety_io.link}
+
 
 def parse_config(text: str, file: str = "<config>") -> RigConfig:
     """Parse TOML text into a RigConfig, or raise ConfigError with every issue."""

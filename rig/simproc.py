@@ -23,13 +23,11 @@ class SimStartError(RuntimeError):
 
 
 def _endpoints(config: RigConfig) -> list[tuple[str, int]]:
-    links = (config.belt.link, config.harness.link, config.safety_io.link)
-    return [(link.host, link.port) for link in links if link.transport == "tcp"]
+    return [(link.host, link.port) for link in config.modbus_links().values() if link.transport == "tcp"]
 
 
 def _serial_paths(config: RigConfig) -> list[str]:
-    links = (config.belt.link, config.harness.link, config.safety_io.link)
-    return sorted({link.device for link in links if link.transport == "rtu"})
+    return sorted({link.device for link in config.modbus_links().values() if link.transport == "rtu"})
 
 
 def _reachable(host: str, port: int) -> bool:

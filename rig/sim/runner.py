@@ -41,6 +41,10 @@ class PhysicsThread:
         self._stop.set()
         self._thread.join(timeout=5)
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def _run(self) -> None:
         last = time.monotonic()
         deadline = last + self.period_s
@@ -85,20 +89,14 @@ class SimRig:
         self.recorder = None  # a rig.sim.world_record.Recorder: the calibrated stream, every step
 
     def _endpoints(self) -> list[TwinEndpoint]:
-        c, lock, clock = self.config, self.lock, self.clock
-        made = []
-        for name, model, link, span in (("belt", self.vfd, c.belt.link, (0x0000, 0xFFFF)),
-                                        ("harness", self.servo, c.harness.link, (0x0000, 0xFFFF)),
-                                        ("safety_io", self.safety_io, c.safety_io.link, (0, 0))):
-            made.append(TwinEndpoint(name, model, link.host, link.port, link.unit, lock, clock, address_span=span))
-        return made
-
-    def _links(self) -> dict:
-        c = self.config
-        return {"belt": c.belt.link, "harness": c.harness.link, "safety_io": c.safety_io.link}
+        links = self.config.modbus_links()
+        models = {"belt": (self.vfd, (0x0000, 0xFFFF)), "harness": (self.servo, (0x0000, 0xFFFF)),
+                  "safety_io": (self.safety_io, (0, 0))}
+        return [TwinEndpoint(name, model, links[name].host, links[name].port, links[name].unit, self.lock,
+                             self.clock, address_span=span) for name, (model, span) in models.items()]
 
     def _split_by_transport(self) -> tuple[list[TwinEndpoint], list[RtuBus]]:
-        links = self._links()
+        links = self.config.modbus_links()
         tcp = [e for e in self.endpoints if links[e.name].transport == "tcp"]
         by_device: dict[str, list[TwinEndpoint]] = {}
         for e in self.endpoints:
@@ -152,7 +150,7 @@ class SimRig:
             self.physics.start()
 
     def stop(self) -> None:
-        if self.physics._thread.is_alive():
+        if self.physics.running:
             self.physics.stop()
         self.loadcell.stop()
         self.servers.stop()
