@@ -46,6 +46,16 @@ class LinkConfig:
         return (self.retries + 1) * self.timeout_s
 
 
+def blocking_issues(link: LinkConfig, poll_hz: float) -> list[tuple[str, str]]:
+    """A device's worst-case blocking ((retries + 1) x timeout) must fit its poll period."""
+    period_s = 1.0 / poll_hz
+    if link.worst_case_blocking_s <= period_s + 1e-9:
+        return []
+    return [("link.timeout_s", f"= {link.timeout_s} with link.retries = {link.retries} can block "
+             f"{link.worst_case_blocking_s * 1000:.1f} ms ((retries + 1) x timeout), more than the poll period "
+             f"{period_s * 1000:.1f} ms at poll_hz = {poll_hz:g}: lower timeout_s or retries, or poll_hz")]
+
+
 @dataclass(frozen=True)
 class BeltRegisters:
     """Holding-register addresses of the belt VFD (Delta MS300 defaults, DESIGN.md 1.1)."""
@@ -81,7 +91,7 @@ class BeltConfig:
     poll_hz: float = opt(50.0, min=1.0, max=500.0, doc="how often the drive is read")
     speed_tolerance_mps: float = opt(0.15, gt=0.0, max=1.0, doc="allowed |measured - expected| belt speed")
     tracking_grace_s: float = opt(1.0, min=0.1, max=10.0, doc="time a speed error may last before it is a fault")
-    link: LinkConfig = section(lambda: LinkConfig(port=15020))
+    link: LinkConfig = section(lambda: LinkConfig(port=15020, timeout_s=0.01, retries=1))
     registers: BeltRegisters = section(BeltRegisters)
 
     def check(self) -> list[tuple[str, str]]:
@@ -90,9 +100,7 @@ class BeltConfig:
         if self.max_speed_mps > drive_max:
             issues.append(("max_speed_mps", f"= {self.max_speed_mps} must be at most {drive_max:.3g} "
                                             "(max_frequency_hz x mps_per_hz, what the drive can reach)"))
-        if self.link.worst_case_blocking_s > 1.0 / self.poll_hz + 0.5:
-            issues.append(("link.timeout_s", "x (retries + 1) must fit the poll period plus 0.5 s"))
-        return issues
+        return issues + blocking_issues(self.link, self.poll_hz)
 
 
 @dataclass(frozen=True)
@@ -122,13 +130,14 @@ class HarnessConfig:
     travel_min_m: float = opt(-0.30, min=-5.0, max=5.0, doc="lowest allowed cable position")
     travel_max_m: float = opt(0.60, min=-5.0, max=5.0, doc="highest allowed cable position")
     poll_hz: float = opt(200.0, min=1.0, max=1000.0, doc="how often the drive is read")
-    link: LinkConfig = section(lambda: LinkConfig(port=15021))
+    link: LinkConfig = section(lambda: LinkConfig(port=15021, timeout_s=0.005, retries=0))
     registers: HarnessRegisters = section(HarnessRegisters)
 
     def check(self) -> list[tuple[str, str]]:
+        issues = blocking_issues(self.link, self.poll_hz)
         if self.travel_min_m >= self.travel_max_m:
-            return [("travel_min_m", f"= {self.travel_min_m} must be below travel_max_m = {self.travel_max_m}")]
-        return []
+            issues.append(("travel_min_m", f"= {self.travel_min_m} must be below travel_max_m = {self.travel_max_m}"))
+        return issues
 
 
 @dataclass(frozen=True)
@@ -154,7 +163,10 @@ class SafetyIoConfig:
     input_brake_released: int = opt(4, min=0, max=0xFFFF)
     coil_heartbeat: int = opt(0, min=0, max=0xFFFF)
     coil_beacon: int = opt(1, min=0, max=0xFFFF)
-    link: LinkConfig = section(lambda: LinkConfig(port=15022))
+    link: LinkConfig = section(lambda: LinkConfig(port=15022, timeout_s=0.005, retries=1))
+
+    def check(self) -> list[tuple[str, str]]:
+        return blocking_issues(self.link, self.poll_hz)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ transport = "rtu"
 device = "/dev/ttyUSB0"
 baud = {baud}
 unit = 1
-timeout_s = 0.03
+timeout_s = 0.02
 [harness]
 poll_hz = {harness_hz}
 [harness.link]
@@ -27,7 +27,8 @@ device = "/dev/ttyUSB0"
 baud = {baud}
 parity = "{parity}"
 unit = 2
-timeout_s = 0.01
+timeout_s = 0.002
+retries = 0
 """
 
 

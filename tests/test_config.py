@@ -103,7 +103,22 @@ def test_cross_option_speed_within_drive_reach():
 
 def test_timeout_budget_must_fit_poll_period():
     (message,) = issues_of("[belt]\npoll_hz = 100\n[belt.link]\ntimeout_s = 0.5\nretries = 2\n")
-    assert "link.timeout_s x (retries + 1) must fit" in message
+    assert "[belt] link.timeout_s = 0.5 with link.retries = 2 can block 1500.0 ms" in message
+    assert "more than the poll period 10.0 ms at poll_hz = 100" in message
+
+
+@pytest.mark.parametrize("device, rate, timeout, retries", [
+    ("harness", 200, 0.005, 1), ("safety_io", 100, 0.006, 1), ("belt", 50, 0.021, 0)])
+def test_every_device_blocking_must_fit_its_poll_period(device, rate, timeout, retries):
+    (message,) = issues_of(f"[{device}]\npoll_hz = {rate}\n[{device}.link]\ntimeout_s = {timeout}\nretries = {retries}\n")
+    assert f"[{device}] link.timeout_s = {timeout}" in message
+
+
+@pytest.mark.parametrize("device, rate, timeout, retries", [
+    ("harness", 200, 0.005, 0), ("safety_io", 100, 0.005, 1), ("belt", 50, 0.02, 0)])
+def test_blocking_exactly_the_poll_period_is_allowed(device, rate, timeout, retries):
+    config = parse_config(f"[{device}]\npoll_hz = {rate}\n[{device}.link]\ntimeout_s = {timeout}\nretries = {retries}\n")
+    assert config.modbus_links()[device].worst_case_blocking_s == pytest.approx(1.0 / rate)
 
 
 def test_malformed_toml_names_the_file():

@@ -158,7 +158,7 @@ def test_safety_io_module_on_the_rtu_line(tmp_path: Path):
     text = (ROOT / "configs" / "sim-rtu.toml").read_text().replace("/tmp/rig-sim/rtu-bus", str(bus))
     text = text.replace("[safety_io.link]\nport = 15022",
                         f'[safety_io.link]\ntransport = "rtu"\ndevice = "{bus}"\nbaud = 115200\nunit = 3\n'
-                        "timeout_s = 0.1")
+                        "timeout_s = 0.05\n[safety_io]\npoll_hz = 10")
     text += f'\n[loadcell_board]\ndevice = "{tmp_path / "loadcell"}"\n'
     text = text.replace("[sim]\nenabled = true", f"[sim]\nenabled = true\ncontrol_port = {free_port()}")
     config = parse_config(text)
