@@ -143,3 +143,25 @@ def test_commands_written_only_on_change(drive, sim):
     for _ in range(10):
         drive.set_speed(0.5)
     assert endpoint.requests == before
+
+
+def test_stop_deceleration_is_written_only_when_changed(drive, sim, rig_config):
+    regs, belt = rig_config.belt.registers, rig_config.belt
+    full_scale = belt.max_frequency_hz * belt.mps_per_hz
+    drive.set_stop_deceleration(1.5)
+    assert sim.vfd.params[regs.decel_time] == round(full_scale / 1.5 * 100)
+    sim.vfd.params[regs.decel_time] = 999  # changed behind the driver's back: it trusts its cache ...
+    drive.set_stop_deceleration(1.5)
+    assert sim.vfd.params[regs.decel_time] == 999
+    drive.forget_command()  # ... until told to forget (after a link or drive fault)
+    drive.set_stop_deceleration(1.5)
+    assert sim.vfd.params[regs.decel_time] == round(full_scale / 1.5 * 100)
+
+
+def test_stop_ramps_at_the_deceleration_written(drive, sim):
+    drive.set_speed(1.5)
+    poll_until(lambda: drive.read_status().speed_mps >= 1.5 - 1e-6, timeout_s=5)
+    drive.set_stop_deceleration(3.0)
+    drive.stop()
+    took = poll_until(lambda: sim.vfd.state.output_hz == 0.0, timeout_s=3, period_s=0.001)
+    assert 0.5 * 0.8 <= took <= 0.5 + 0.15  # 1.5 m/s at 3 m/s^2

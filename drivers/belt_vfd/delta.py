@@ -36,6 +36,7 @@ class DeltaVfd:
                                        fault("belt_comm_rejected").code, clock)
         self.health = self.link.health
         self._last_command: tuple[int, int] | None = None
+        self._decel_centi_s: int | None = round(belt.drive_decel_s * 100)  # written at connect
 
     # --- connect ---------------------------------------------------------------------------
     def connect(self) -> None:
@@ -91,6 +92,20 @@ class DeltaVfd:
     def stop(self) -> None:
         self._command(0, CONTROL_STOP)
 
+    def set_stop_deceleration(self, decel_mps2: float) -> None:
+        """The ramp the drive stops at (Pr.01-11, time from maximum frequency to 0), if changed.
+
+        The drive ramps every stop itself, including its comm-loss stop: the controller keeps the
+        fast-stop deceleration in it and writes the gentler one only for a normal stop.
+        """
+        full_scale_mps = self.cfg.max_frequency_hz * self.cfg.mps_per_hz
+        centi_s = max(1, min(60000, round(full_scale_mps / decel_mps2 * 100)))
+        if centi_s == self._decel_centi_s:
+            return
+        self._decel_centi_s = None  # unknown until the write succeeds
+        self.link.write_register(self.regs.decel_time, centi_s)
+        self._decel_centi_s = centi_s
+
     def _command(self, centi_hz: int, control: int) -> None:
         if self._last_command == (centi_hz, control):
             return
@@ -106,6 +121,7 @@ class DeltaVfd:
     def forget_command(self) -> None:
         """Make the next command be written even if unchanged (after a link or drive fault)."""
         self._last_command = None
+        self._decel_centi_s = None
 
     # --- status ----------------------------------------------------------------------------
     def read_status(self) -> BeltStatus:

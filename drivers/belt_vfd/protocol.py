@@ -46,6 +46,9 @@ class BeltDrive(Protocol):
     def stop(self) -> None:
         """Ramp to a stop at the drive's deceleration."""
 
+    def set_stop_deceleration(self, decel_mps2: float) -> None:
+        """The deceleration of the drive's own stop ramp (normal stop or fast stop)."""
+
     def reset_fault(self) -> None: ...
 
     def forget_command(self) -> None:

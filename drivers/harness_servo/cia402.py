@@ -149,6 +149,20 @@ class Cia402Servo:
         self._last_velocity_counts = None
         return self._walk(timeout_s, self._reset_step, "harness_drive_fault", "fault reset")
 
+    def step_towards(self, goal: str, status: HarnessStatus) -> bool:
+        """Write at most the next controlword towards `goal` without waiting; True once there.
+
+        For the supervisor loop, which must never block: it calls this every tick with the
+        newest status. Goals: "enabled" (raises DeviceError if the drive is faulted), "disabled",
+        "fault_cleared".
+        """
+        steps = {"enabled": self._enable_step, "disabled": self._disable_step, "fault_cleared": self._reset_step}
+        if goal not in steps:
+            raise ValueError(f"unknown goal {goal!r}; goals: {', '.join(steps)}")
+        if goal == "fault_cleared":
+            self._last_velocity_counts = None
+        return steps[goal](status)
+
     def _walk(self, timeout_s: float, step: Callable[[HarnessStatus], bool],
               fault_name: str, what: str) -> HarnessStatus:
         """Read the state, let `step` write the next command; until it says done, bounded

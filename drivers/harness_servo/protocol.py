@@ -61,6 +61,9 @@ class HarnessDrive(Protocol):
     def reset_fault(self, timeout_s: float = 1.0) -> HarnessStatus:
         """Fault reset; raises if the drive stays faulted (its cause is still there)."""
 
+    def step_towards(self, goal: str, status: HarnessStatus) -> bool:
+        """One non-blocking step towards "enabled" | "disabled" | "fault_cleared"; True once there."""
+
     def set_velocity(self, velocity_mps: float) -> None:
         """Winch velocity (+ hauls in), clamped to the configured maximum."""
 
