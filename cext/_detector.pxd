@@ -24,8 +24,8 @@ cdef enum:
 cdef class GaitDetector:
     # parameters
     cdef double thr, delay, bw, hs_frac, hs_min, contact_n, max_ds, side_margin, revert_s
-    cdef double min_step_frac, load_alpha, settle_m, turn_m, lead_tol_m
-    cdef int hs_k, to_k, guard_n, fitmax_n, fitmin_n, skip_n, boot_n, settle_n
+    cdef double min_step_frac, load_alpha, settle_m, turn_m, lead_tol_m, tail_n
+    cdef int hs_k, to_k, guard_n, fitmax_n, fitmin_n, skip_n, boot_n, settle_n, hold_n
     # history ring
     cdef double rt[RING]
     cdef double rf[RING]
@@ -33,9 +33,9 @@ cdef class GaitDetector:
     cdef double ry[RING]
     cdef long n
     # state machine and what it has learned of this walker
-    cdef int state, side, above, below, frozen
+    cdef int state, side, above, below, frozen, still
     cdef double ymin, ymax, mid
-    cdef double load, step_s, last_hs
+    cdef double load, step_s, last_hs, last_ev
     cdef int have_load, have_step
     cdef double rx_p[2]
     cdef double ry_p[2]
@@ -68,6 +68,7 @@ cdef class GaitDetector:
     cdef void step(self, double t, double fz, double cx, double cy) noexcept nogil
     cdef void step_unknown(self, double cy) noexcept nogil
     cdef void enter_single(self, int side, long start) noexcept nogil
+    cdef void recover_toe_off(self, int s) noexcept nogil
     cdef double swing_force(self, double* line, long k, int s) noexcept nogil
     cdef bint hs_candidate(self, double t, double* line, int s) noexcept nogil
     cdef void step_single(self, double t) noexcept nogil

@@ -29,8 +29,15 @@ cdef class GaitDetector:
     forward-most point (the butterfly's turn: the trailing foot is all but off) and has stopped
     moving laterally (less than `settle_m` over `settle_s`) within `lead_tol_m` of where the
     leading foot stood before (or beyond half-way to it, before that is known), the leading
-    foot's position is taken from the COP itself. Toe off is where the force
-    fell through `threshold_n` (scanned back over the double support). Times are in the filtered signal's time base; `delay_s` (the filters' group
+    foot's position is taken from the COP itself; but where a learned lateral position
+    exists, only if that position would leave the trailing foot more than `tail_frac` x
+    `threshold_n`, or after the COP has stayed still for `settle_hold_s` (a foot peeling off
+    slowly holds ~20 N for tens of ms while the COP barely moves: taking the COP then would
+    time its toe off at the start of that tail). Toe off is where the force
+    fell through `threshold_n` (scanned back over the double support).
+    When single support is first found (start-up, after a reset or an irregular step), the
+    other foot's toe off is recovered by the same lateral split if the COP came across
+    from it within `max_double_s` and after the last event. Times are in the filtered signal's time base; `delay_s` (the filters' group
     delay) is subtracted from every emitted `t_s`.
     """
 
@@ -41,7 +48,8 @@ cdef class GaitDetector:
                   double contact_frac=0.1, double max_double_s=1.5, double bootstrap_s=0.06,
                   double side_margin_m=0.01, double revert_s=0.3, double min_step_frac=0.4,
                   double load_tau_s=2.0, double settle_s=0.03, double settle_m=0.001,
-                  double turn_m=0.005, double lead_tol_m=0.03):
+                  double turn_m=0.005, double lead_tol_m=0.03, double tail_frac=1.5,
+                  double settle_hold_s=0.045):
         self.thr, self.delay, self.bw = threshold_n, delay_s, body_weight_n
         self.hs_frac, self.hs_min = hs_confirm_frac, hs_confirm_min_n
         self.hs_k, self.to_k = hs_confirm_samples, to_confirm_samples
@@ -55,10 +63,13 @@ cdef class GaitDetector:
         self.min_step_frac = min_step_frac
         self.settle_n = <int> (settle_s * fs_hz + 0.5)
         self.settle_m, self.turn_m, self.lead_tol_m = settle_m, turn_m, lead_tol_m
+        self.tail_n = tail_frac * threshold_n
+        self.hold_n = <int> (settle_hold_s * fs_hz + 0.5)
         self.load_alpha = 1.0 / (load_tau_s * fs_hz)
         self.n = 0
         self.ev_n = 0
         self.lost_events = 0
+        self.last_ev = -1e9  # kept across forget(): no event is timed twice
         self.forget()
 
     def reset(self):
@@ -102,6 +113,8 @@ cdef class GaitDetector:
         if self.ev_n >= EV_CAP:
             self.lost_events += 1
             return
+        if kind != STEP:
+            self.last_ev = t_s + self.delay
         self.ev_t[self.ev_n] = t_s
         self.ev_kind[self.ev_n] = kind
         self.ev_side[self.ev_n] = side
@@ -208,6 +221,34 @@ cdef class GaitDetector:
         if hi - lo > 0.01:
             return
         self.enter_single(LEFT if cy > self.mid else RIGHT, self.n - self.boot_n)
+        self.recover_toe_off(self.side)
+
+    cdef void recover_toe_off(self, int s) noexcept nogil:
+        """Single support of s found from UNKNOWN: if the COP came across from the other
+        foot within `max_ds`, time that foot's toe off by the lateral split, with s where the
+        COP has settled and the other foot at its learned lateral position (else at the far
+        end of the COP's lateral range)."""
+        cdef long k = self.n - 1, lo = self.n - RING + 1
+        cdef double ys = self.ry[k & MASK], yo, f, fprev = 0.0, t_now = self.rt[k & MASK]
+        if self.have_ylat[1 - s]:
+            yo = self.ylat[1 - s]
+        else:
+            yo = self.ymin if s == LEFT else self.ymax
+        if fabs(yo - ys) < 0.04 or (yo - ys) * (self.mid - ys) <= 0.0:
+            return
+        if lo < 1:
+            lo = 1
+        while k > lo:
+            f = self.rf[k & MASK] * (self.ry[k & MASK] - ys) / (yo - ys)
+            if self.rt[k & MASK] <= self.last_ev or t_now - self.rt[k & MASK] > self.max_ds:
+                return
+            if f >= self.thr:
+                if k < self.n - 1:
+                    self.emit(self.rt[k & MASK] + (f - self.thr) / (f - fprev) * (
+                        self.rt[(k + 1) & MASK] - self.rt[k & MASK]) - self.delay, TOE_OFF, 1 - s, t_now)
+                return
+            fprev = f
+            k -= 1
 
     cdef void enter_single(self, int side, long start) noexcept nogil:
         self.state = SINGLE
@@ -294,7 +335,7 @@ cdef class GaitDetector:
         self.hs_valid[o] = 0
         self.ds_ys = self.ylat[s] if self.have_ylat[s] else self.hs_py[s] + self.ry_p[s]
         self.ds_xmax = -1e9
-        self.below = 0
+        self.below = self.still = 0
         self.state = DOUBLE
         self.side = s
         self.ds_start = k
@@ -340,7 +381,13 @@ cdef class GaitDetector:
         return self.rf[i] * (self.ry[i] - self.ds_ys) / (yo - self.ds_ys)
 
     cdef void settle_lead(self, double yo) noexcept nogil:
-        """Past the COP's forward turn and laterally still: the leading foot stands here."""
+        """Past the COP's forward turn and laterally still: the leading foot stands here.
+
+        With a learned lateral position of the leading foot, a settled COP overrides it only
+        where that position would leave the trailing foot more than `tail_n` (a foot peeling
+        off slowly holds a few newtons for tens of ms, and that tail is not a narrower step),
+        or once the COP has been still for `hold_n` samples (a tail would have ended).
+        """
         cdef long k = self.n - 1
         cdef double x = self.rx[k & MASK], y = self.ry[k & MASK]
         if x > self.ds_xmax:
@@ -348,9 +395,12 @@ cdef class GaitDetector:
         if x > self.ds_xmax - self.turn_m or k - self.ds_start < self.settle_n:
             return
         if fabs(y - self.ry[(k - self.settle_n) & MASK]) > self.settle_m:
+            self.still = 0
             return
+        self.still += 1
         if self.have_ylat[self.side]:
-            if fabs(y - self.ds_ys) < self.lead_tol_m:  # within a step's width variability
+            if fabs(y - self.ds_ys) < self.lead_tol_m and (  # within a step's width variability
+                    self.lat_force(k) > self.tail_n or self.still >= self.hold_n):
                 self.ds_ys = y
         elif (y - yo) / (self.ds_ys - yo) > 0.5:  # no prior yet: beyond half-way will do
             self.ds_ys = y

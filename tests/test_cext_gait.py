@@ -30,6 +30,8 @@ class ReferenceDetector:
         self.contact_n, self.max_ds, self.side_margin, self.revert_s = 0.1 * bw, 1.5, 0.01, 0.3
         self.min_step_frac, self.load_alpha = 0.4, 1.0 / (2.0 * fs)
         self.settle_n, self.settle_m, self.turn_m, self.lead_tol_m = 30, 0.001, 0.005, 0.03
+        self.tail_n, self.hold_n = 1.5 * thr, 45
+        self.last_ev = -1e9
         self.rt, self.rf, self.rx, self.ry = ([0.0] * RING for _ in range(4))
         self.n = 0
         self.events = []
@@ -103,6 +105,29 @@ class ReferenceDetector:
         if max(ys) - min(ys) > 0.01:
             return
         self.enter_single(LEFT if cy > self.mid else RIGHT, self.n - self.boot_n)
+        self.recover_toe_off(self.side)
+
+    def recover_toe_off(self, s):
+        k, lo = self.n - 1, max(self.n - RING + 1, 1)
+        ys, fprev, t_now = self.ry[k & MASK], 0.0, self.rt[k & MASK]
+        yo = self.ylat[1 - s] if self.have_ylat[1 - s] else (self.ymin if s == LEFT else self.ymax)
+        if abs(yo - ys) < 0.04 or (yo - ys) * (self.mid - ys) <= 0.0:
+            return
+        while k > lo:
+            f = self.rf[k & MASK] * (self.ry[k & MASK] - ys) / (yo - ys)
+            if self.rt[k & MASK] <= self.last_ev or t_now - self.rt[k & MASK] > self.max_ds:
+                return
+            if f >= self.thr:
+                if k < self.n - 1:
+                    self.emit(self.rt[k & MASK] + (f - self.thr) / (f - fprev) * (
+                        self.rt[(k + 1) & MASK] - self.rt[k & MASK]) - self.delay, 1, 1 - s, t_now)
+                return
+            fprev = f
+            k -= 1
+
+    def emit(self, t_s, kind, side, at):
+        self.last_ev = t_s + self.delay
+        self.events.append((t_s, kind, side, at))
 
     def enter_single(self, side, start):
         self.state, self.side = SINGLE, side
@@ -159,7 +184,7 @@ class ReferenceDetector:
 
     def heel_strike(self, t, line, o, s):
         t_hs, k = self.hs_crossing(line, s)
-        self.events.append((t_hs - self.delay, 0, s, t))
+        self.emit(t_hs - self.delay, 0, s, t)
         self.learn_stance(line, o, s)
         self.learn_step_time(t_hs)
         self.ds = line
@@ -169,7 +194,7 @@ class ReferenceDetector:
         self.hs_py[s] = line[2] + line[3] * (t_hs - self.f_t0)
         self.hs_valid[s], self.hs_valid[o] = 1, 0
         self.ds_ys = self.ylat[s] if self.have_ylat[s] else self.hs_py[s] + self.ry_p[s]
-        self.ds_xmax = -1e9
+        self.ds_xmax, self.still = -1e9, 0
         self.below, self.state, self.side, self.ds_start = 0, DOUBLE, s, k
 
     def learn_step_time(self, t_hs):
@@ -213,9 +238,12 @@ class ReferenceDetector:
         if x > self.ds_xmax - self.turn_m or k - self.ds_start < self.settle_n:
             return
         if abs(y - self.ry[(k - self.settle_n) & MASK]) > self.settle_m:
+            self.still = 0
             return
+        self.still += 1
         if self.have_ylat[self.side]:
-            if abs(y - self.ds_ys) < self.lead_tol_m:
+            if abs(y - self.ds_ys) < self.lead_tol_m and (
+                    self.lat_force(k) > self.tail_n or self.still >= self.hold_n):
                 self.ds_ys = y
         elif (y - yo) / (self.ds_ys - yo) > 0.5:
             self.ds_ys = y
@@ -252,7 +280,7 @@ class ReferenceDetector:
                 break
             fprev = f
             k -= 1
-        self.events.append((t_to - self.delay, 1, 1 - s, t))
+        self.emit(t_to - self.delay, 1, 1 - s, t)
         self.enter_single(s, self.n - 1 + self.skip_n)
 
 
@@ -342,3 +370,19 @@ def test_bad_input_is_flagged_or_refused():
     assert pipe.gaps == 1
     with pytest.raises(ValueError, match="body weight"):
         LoadcellPipeline(body_weight_n=float("nan"))
+
+
+def test_toe_off_recovered_when_single_support_is_found_late():
+    """Walking already under way when the detector starts: weight moves from the right foot
+    (y = -0.09) to the left (y = +0.09); the right foot's toe off is timed where its own
+    force fell through 20 N, although single support is recognised only later."""
+    t = np.arange(1000) / 1000.0
+    right_n = 700.0 * np.clip((0.55 - t) / 0.15, 0.0, 1.0)
+    cy = (0.09 * (700.0 - right_n) - 0.09 * right_n) / 700.0
+    det = GaitDetector(body_weight_n=700.0)
+    events = det.process(t, np.full(t.size, 700.0), np.zeros(t.size), cy)
+    assert len(events) == 1
+    t_s, kind, side, detected_at = events[0]
+    assert (kind, side) == (1, RIGHT)
+    assert t_s == pytest.approx(0.55 - 20.0 * 0.15 / 700.0, abs=1e-3)
+    assert t_s < detected_at < 0.7

@@ -29,9 +29,7 @@ def test_replay_finds_the_true_events(tmp_path):
     assert hs["recall_pct"] > 99 and hs["precision_pct"] > 98
     assert to["recall_pct"] > 98 and to["precision_pct"] > 99
     assert hs["abs_err_median_ms"] < 4 and hs["abs_err_p95_ms"] < 6 and hs["latency_p95_ms"] < 45
-    # toe-off p95 target is 25 ms; the settled-COP fallback (needed when step width varies)
-    # costs ~39 ms on these files, so this bound only guards against regressions
-    assert to["abs_err_median_ms"] < 6 and to["abs_err_p95_ms"] < 45 and to["latency_p95_ms"] < 55
+    assert to["abs_err_median_ms"] < 6 and to["abs_err_p95_ms"] < 25 and to["latency_p95_ms"] < 55
 
 
 @needs_data
