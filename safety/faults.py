@@ -117,6 +117,17 @@ _ENTRIES: tuple[Fault, ...] = (
           "A load cell's reading is much noisier than normal.",
           "Check that load cell's cable and keep it away from motor and power cables. If the "
           "warning stays, ask a rig engineer to check the load cell."),
+    Fault(205, "deck_force_implausible", Severity.FAST_STOP,
+          "The force under the treadmill does not match the patient's weight minus the harness "
+          "support: the patient may be holding on to something, or a load cell is wrong.",
+          "Make sure the patient is not leaning on the handrails and nothing else rests on the "
+          "treadmill, then press Acknowledge. If it repeats, ask a rig engineer to recalibrate "
+          "the load cells."),
+    Fault(206, "deck_cell_disagrees", Severity.STOP,
+          "One of the load cells under the treadmill reads a force the others cannot explain: "
+          "it may be damaged or badly calibrated.",
+          "Finish the session and ask a rig engineer to check and recalibrate the load cells "
+          "under the treadmill before the rig is used again."),
     # 3xx: belt
     Fault(301, "belt_drive_fault", Severity.FAST_STOP,
           "The belt drive stopped itself because of a fault.",
@@ -132,6 +143,14 @@ _ENTRIES: tuple[Fault, ...] = (
     Fault(304, "belt_speed_tracking", Severity.FAST_STOP,
           "The belt is not moving at the speed the controller asked for.",
           "Check that nothing is blocking the belt, then press Acknowledge."),
+    Fault(305, "belt_overspeed", Severity.FAST_STOP,
+          "The belt ran faster than the patient's or the rig's speed limit.",
+          "Make sure the patient is safe, then press Acknowledge. If it repeats, ask a rig "
+          "engineer to check the belt drive's settings."),
+    Fault(306, "belt_reverse_overspeed", Severity.FAST_STOP,
+          "The belt ran backwards faster than the limit for walking backwards.",
+          "Make sure the patient is safe, then press Acknowledge. If it repeats, ask a rig "
+          "engineer to check the belt drive's settings."),
     # 4xx: harness
     Fault(401, "harness_drive_fault", Severity.FAST_STOP,
           "The harness winch stopped itself because of a fault; its brake holds the line.",
@@ -159,6 +178,40 @@ _ENTRIES: tuple[Fault, ...] = (
           "The harness winch did not switch off when asked.",
           "Press an e-stop if the winch is still moving, make sure the patient is safe, "
           "and call a rig engineer."),
+    Fault(408, "harness_force_tracking", Severity.FAST_STOP,
+          "The harness has not been holding the support force it should for too long.",
+          "Check that the harness line runs freely and is not caught, and that the harness fits "
+          "the patient, then press Acknowledge."),
+    Fault(409, "harness_force_over_cap", Severity.FAST_STOP,
+          "The harness line pulled harder than the rig allows.",
+          "Make sure the patient is safe and the line is not caught, then press Acknowledge. If it "
+          "repeats, ask a rig engineer to check the harness settings."),
+    Fault(410, "winch_out_of_travel", Severity.FAST_STOP,
+          "The harness winch went past the end of its allowed travel.",
+          "Make sure the patient is safe and check that the harness line is not caught or broken. "
+          "Ask a rig engineer to check the winch before the rig is used again."),
+    Fault(411, "harness_detached_while_loaded", Severity.FAST_STOP,
+          "The harness reports it is unhooked while it should be carrying the patient.",
+          "Make sure the patient is safe and the harness is hooked on properly (check the "
+          "attachment sensor), then press Acknowledge."),
+    # 5xx: patient
+    Fault(501, "patient_fall", Severity.FAST_STOP,
+          "The patient seems to have fallen or their knees gave way; the harness holds them.",
+          "Help the patient to a safe position. Check how they are before deciding with them "
+          "whether to continue, then press Acknowledge."),
+    Fault(502, "patient_not_on_deck", Severity.STOP,
+          "The treadmill feels no weight while the belt is meant to be walking the patient.",
+          "Check where the patient is and help them back onto the treadmill if they want to go "
+          "on, then press Acknowledge."),
+    Fault(503, "weight_bearing_over_limit", Severity.ALARM,
+          "The patient is putting more weight on their legs than their prescription allows.",
+          "Encourage the patient to let the harness carry them, or increase the unloading. "
+          "The session can continue."),
+    Fault(504, "weight_bearing_over_limit_stop", Severity.STOP,
+          "The patient kept putting more weight on their legs than their prescription allows, "
+          "so the belt was stopped.",
+          "Increase the unloading or review the prescription with the patient's clinician, then "
+          "press Acknowledge."),
     # 6xx: system
     Fault(601, "loop_overrun", Severity.STOP,
           "The controller fell behind its timing several times in a row.",
@@ -171,6 +224,22 @@ _ENTRIES: tuple[Fault, ...] = (
           "The controller hit an unexpected error and stopped the rig.",
           "Press Acknowledge to try again. If it repeats, note the time and call a rig engineer; "
           "the log has the details."),
+    Fault(604, "calibration_invalid", Severity.STOP,
+          "The load-cell calibration is missing or not valid, so the forces cannot be trusted.",
+          "Run the load-cell calibration ('rig calibrate') with the treadmill empty and the "
+          "harness unhooked, then restart the rig."),
+    Fault(605, "selftest_failed", Severity.STOP,
+          "The rig's self-test found a problem, so the rig cannot be used yet.",
+          "Read the self-test's findings on the panel, ask a rig engineer to fix them, then run "
+          "the self-test again."),
+    # 7xx: operator / e-stop
+    Fault(701, "estop_pressed", Severity.FAST_STOP,
+          "An emergency stop button is pressed (or the e-stop circuit is open).",
+          "Make sure the patient is safe, release the emergency stop button, then press "
+          "Acknowledge."),
+    Fault(702, "safety_key_removed", Severity.FAST_STOP,
+          "The safety key was pulled out.",
+          "Make sure the patient is safe, put the safety key back in, then press Acknowledge."),
 )
 
 CATALOGUE: dict[int, Fault] = {fault.code: fault for fault in _ENTRIES}

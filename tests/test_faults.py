@@ -50,3 +50,22 @@ def test_cli_faults_text():
     for code, entry in CATALOGUE.items():
         assert f"{code}  {entry.name}" in out
         assert entry.recovery in out
+
+
+INTERLOCK_FAULTS = {  # code: (name, severity) as the interlocks and the supervisor rely on them
+    205: ("deck_force_implausible", Severity.FAST_STOP), 206: ("deck_cell_disagrees", Severity.STOP),
+    305: ("belt_overspeed", Severity.FAST_STOP), 306: ("belt_reverse_overspeed", Severity.FAST_STOP),
+    408: ("harness_force_tracking", Severity.FAST_STOP), 409: ("harness_force_over_cap", Severity.FAST_STOP),
+    410: ("winch_out_of_travel", Severity.FAST_STOP),
+    411: ("harness_detached_while_loaded", Severity.FAST_STOP),
+    501: ("patient_fall", Severity.FAST_STOP), 502: ("patient_not_on_deck", Severity.STOP),
+    503: ("weight_bearing_over_limit", Severity.ALARM), 504: ("weight_bearing_over_limit_stop", Severity.STOP),
+    604: ("calibration_invalid", Severity.STOP), 605: ("selftest_failed", Severity.STOP),
+    701: ("estop_pressed", Severity.FAST_STOP), 702: ("safety_key_removed", Severity.FAST_STOP),
+}
+
+
+def test_interlock_faults_have_their_names_and_severities():
+    for code, (name, severity) in INTERLOCK_FAULTS.items():
+        assert (CATALOGUE[code].name, CATALOGUE[code].severity) == (name, severity), code
+    assert category(501) == "patient" and category(701) == "operator / e-stop"
