@@ -76,9 +76,7 @@ def _install_stop_signals(request_stop: Callable[[], None]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from drivers.belt_vfd import DeltaVfd
-    from drivers.errors import DeviceError
-    from rig.app import RigApp
+    from rig.app import RigApp, build_devices
     from rig.clock import MonotonicClock
     from rig.console import StatusPrinter, fault_report, status_line
     from rig.script import load_script
@@ -94,14 +92,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     try:
         with sim_process(config, args.config):
-            belt = DeltaVfd(config.belt)
-            try:
-                belt.connect()
-            except DeviceError as exc:
-                print(fault_report(exc.code, exc.detail), file=sys.stderr)
-                print("The rig did not start (it stays out of idle until the belt drive answers).", file=sys.stderr)
+            clock = MonotonicClock()
+            devices = build_devices(config, clock)
+            failures = devices.connect()
+            if failures:
+                for exc in failures:
+                    print(fault_report(exc.code, exc.detail), file=sys.stderr)
+                print("The rig did not start: every device must answer first.", file=sys.stderr)
+                devices.close()
                 return 1
-            app = RigApp(config, belt, MonotonicClock(), steps)
+            recorder = _recorder(args, config)
+            app = RigApp(config, devices, clock, steps, recorder=recorder)
             _install_stop_signals(app.request_stop)
             start_s = app.clock.now()
             printer = StatusPrinter(config.loop.status_period_s, lambda: status_line(
@@ -112,12 +113,24 @@ def cmd_run(args: argparse.Namespace) -> int:
                 code = app.run()
             finally:
                 printer.stop()
-                belt.close()
+                devices.close()
+                if recorder is not None:
+                    stats = recorder.close()
+                    print(f"recording: {args.record} ({stats})")
             _print_end(app, start_s)
             return code
     except SimStartError as exc:
         print(f"the simulated rig did not start: {exc}", file=sys.stderr)
         return 1
+
+
+def _recorder(args: argparse.Namespace, config):
+    if not getattr(args, "record", None):
+        return None
+    from rig.recorder import Recorder
+    recorder = Recorder(args.record)
+    recorder.start()
+    return recorder
 
 
 def _print_end(app, start_s: float) -> None:
@@ -217,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="start the rig (the default config starts the simulated rig too)")
     run.add_argument("--config", default=DEFAULT_CONFIG)
     run.add_argument("--script", help="run a session script (TOML) unattended")
+    run.add_argument("--record", help="record the session's calibrated stream (DESIGN.md 6) to this CSV (.gz allowed)")
     run.set_defaults(func=cmd_run)
 
     sim = sub.add_parser("sim", help="run only the simulated devices on their endpoints")
@@ -245,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--config", default=DEFAULT_CONFIG)
     bench.add_argument("--seconds", type=float, default=20.0)
     bench.add_argument("--json", action="store_true")
+    bench.add_argument("--only", default="", help="faults: comma-separated row names to run")
+    bench.add_argument("--doc", help="faults: write the matrix as Markdown to this file")
+    bench.add_argument("--falls", type=int, default=50, help="fall: number of simulated falls")
     bench.set_defaults(func=cmd_bench)
 
     if Path(__file__).with_name("replay.py").exists():

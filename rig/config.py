@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rig.configspec import ConfigError, ConfigIssue, build_section, opt, section, to_toml
+from rig.controlconfig import BeltControlConfig, PatientConfig, UnloadingConfig, cross_check
 from rig.gaitconfig import FiltersConfig, GaitConfig, LoadcellsConfig
+from rig.safetyconfig import SafetyConfig
 from rig.sim.worldconfig import WorldConfig
 
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
@@ -130,11 +132,17 @@ class HarnessConfig:
     travel_min_m: float = opt(-0.30, min=-5.0, max=5.0, doc="lowest allowed cable position")
     travel_max_m: float = opt(0.60, min=-5.0, max=5.0, doc="highest allowed cable position")
     poll_hz: float = opt(200.0, min=1.0, max=1000.0, doc="how often the drive is read")
+    comm_timeout_s: float = opt(0.05, min=0.01, max=10.0,
+                                doc="the drive's own comm-loss watchdog (set at commissioning): it faults and "
+                                    "its brake holds if the controller is silent this long")
     link: LinkConfig = section(lambda: LinkConfig(port=15021, timeout_s=0.005, retries=0))
     registers: HarnessRegisters = section(HarnessRegisters)
 
     def check(self) -> list[tuple[str, str]]:
         issues = blocking_issues(self.link, self.poll_hz)
+        if self.comm_timeout_s < 3.0 / self.poll_hz:
+            issues.append(("comm_timeout_s", f"= {self.comm_timeout_s} must be at least 3 poll periods "
+                                             f"({3000.0 / self.poll_hz:.0f} ms at poll_hz = {self.poll_hz:g})"))
         if self.travel_min_m >= self.travel_max_m:
             issues.append(("travel_min_m", f"= {self.travel_min_m} must be below travel_max_m = {self.travel_max_m}"))
         return issues
@@ -174,7 +182,7 @@ class LoopConfig:
     """The supervisor loop."""
 
     rate_hz: float = opt(200.0, min=10.0, max=1000.0, doc="tick rate")
-    overrun_fault_count: int = opt(5, min=1, max=1000, doc="consecutive overruns that raise fault 601")
+    overrun_fault_count: int = opt(20, min=1, max=1000, doc="consecutive overruns that raise fault 601 (20 at 200 Hz: the loop 100 ms behind)")
     status_period_s: float = opt(1.0, gt=0.0, max=60.0, doc="console status line period (rig run)")
 
 
@@ -212,7 +220,15 @@ class RigConfig:
     filters: FiltersConfig = section(FiltersConfig, doc="load-cell filters of the Cython pipeline")
     gait: GaitConfig = section(GaitConfig, doc="gait event detection")
     safety_io: SafetyIoConfig = section(SafetyIoConfig)
+    patient: PatientConfig = section(PatientConfig, doc="the patient and the prescription")
+    unloading: UnloadingConfig = section(UnloadingConfig, doc="harness unloading force control")
+    belt_control: BeltControlConfig = section(BeltControlConfig, doc="belt speed profile and stops")
+    safety: SafetyConfig = section(SafetyConfig, doc="software interlock limits and fall detection")
     sim: SimConfig = section(SimConfig)
+
+    def check(self) -> list[tuple[str, str]]:
+        cap_n = self.harness.max_torque_pct / 100.0 * self.harness.rated_force_n
+        return cross_check(self.patient, self.unloading, cap_n)
 
     def modbus_links(self) -> dict[str, LinkConfig]:
         """Every Modbus device's link, by device name (the one list of Modbus devices)."""

@@ -9,11 +9,22 @@ from rig.supervisor import Snapshot
 from safety.faults import CATALOGUE
 
 
+def _num(value: float | None, fmt: str, width: int) -> str:
+    return "--".rjust(width) if value is None or value != value else format(value, fmt).rjust(width)
+
+
 def status_line(snap: Snapshot, jitter_p99_ms: float, start_s: float = 0.0) -> str:
-    speed = "  --  " if snap.belt_speed_mps is None else f"{snap.belt_speed_mps:5.2f}"
+    """One line a therapist can read: state, belt, support, gait, faults; and the loop's health."""
     faults = ",".join(str(f.code) for f in snap.faults) or "-"
-    return (f"t={snap.t_s - start_s:7.1f}s  state={snap.state:<9} cmd={snap.belt_command_mps:5.2f} m/s  "
-            f"meas={speed} m/s  jitter p99={jitter_p99_ms:5.2f} ms  overruns={snap.overruns}  faults={faults}")
+    support = None if snap.body_weight_support is None else 100.0 * snap.body_weight_support
+    gait = snap.gait or {}
+    return (f"t={snap.t_s - start_s:7.1f}s {snap.state:<10} belt {_num(snap.belt_speed_mps, '.2f', 5)} m/s "
+            f"(cmd {snap.belt_command_mps:4.2f})  support {_num(support, '.0f', 3)} % "
+            f"(target {100.0 * snap.unloading_fraction:3.0f} %)  "
+            f"cadence {_num(gait.get('cadence_steps_per_min'), '.0f', 3)}/min "
+            f"step L/R {_num(gait.get('step_length_left_m'), '.2f', 4)}/{_num(gait.get('step_length_right_m'), '.2f', 4)} m "
+            f"SI {_num(gait.get('step_time_si_pct'), '.0f', 3)} %  "
+            f"faults {faults}  loop p99 {jitter_p99_ms:4.2f} ms, {snap.overruns} overruns")
 
 
 def fault_report(code: int, detail: str) -> str:

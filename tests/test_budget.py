@@ -21,6 +21,7 @@ unit = 1
 timeout_s = 0.02
 [harness]
 poll_hz = {harness_hz}
+comm_timeout_s = 0.5
 [harness.link]
 transport = "rtu"
 device = "/dev/ttyUSB0"

@@ -7,18 +7,35 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import config_text, free_port
+from rig.sim.lockstep import stack_config_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_config(tmp_path: Path, sim_enabled: bool = True) -> Path:
     path = tmp_path / "rig.toml"
-    text = config_text(free_port())
+    text = stack_config_text()
     if not sim_enabled:
         text = text.replace("enabled = true", "enabled = false")
     path.write_text(text)
     return path
+
+
+SESSION = """
+[[step]]
+do = "attach"
+[[step]]
+do = "unload"
+percent = 30
+[[step]]
+do = "walk"
+speed_mps = {speed}
+hold_s = {hold}
+[[step]]
+do = "stop"
+[[step]]
+do = "detach"
+"""
 
 
 def rig(*args: str) -> list[str]:
@@ -31,38 +48,38 @@ def test_absent_belt_drive_refuses_to_start(tmp_path: Path):
     assert result.returncode == 1
     assert "FAULT 103 (belt_connect_failed)" in result.stderr
     assert "What to do: Check that the belt drive is switched on" in result.stderr
-    assert "state=" not in result.stdout  # never reached the loop, let alone idle
+    assert "running" not in result.stdout  # never reached the loop, let alone idle
 
 
 def test_script_runs_to_the_end(tmp_path: Path):
     config = write_config(tmp_path)
     script = tmp_path / "short.toml"
-    script.write_text('[[step]]\ndo = "walk"\nspeed_mps = 0.8\nhold_s = 1.5\n[[step]]\ndo = "stop"\n')
+    script.write_text(SESSION.format(speed=0.5, hold=1.5))
     result = subprocess.run(rig("run", "--config", str(config), "--script", str(script)),
-                            cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert any("state=walking" in line and "meas= 0.80" in line for line in lines)
+    assert any(" walking " in line and "belt  0.50 m/s" in line for line in lines)
     assert "script finished" in lines[-1]
-    assert "state=idle" in lines[-4] or any("state=idle" in line for line in lines[-4:])
-    assert "jitter p99=" in lines[1]
+    assert any(" idle " in line for line in lines[-4:])
+    assert "loop p99" in lines[1]
 
 
 def test_script_beyond_limits_is_refused_before_anything_moves(tmp_path: Path):
     config = write_config(tmp_path)
     script = tmp_path / "fast.toml"
-    script.write_text('[[step]]\ndo = "walk"\nspeed_mps = 3.0\n')
+    script.write_text(SESSION.format(speed=3.0, hold=1.0))
     result = subprocess.run(rig("run", "--config", str(config), "--script", str(script)),
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
-    assert "[step 1] speed_mps = 3.0 must be at most 2.0 (belt.max_speed_mps)" in result.stderr
+    assert "[step 3] speed_mps = 3.0 must be at most 1.5 (patient.max_speed_mps)" in result.stderr
     assert "running" not in result.stdout
 
 
 def test_sigint_stops_the_belt_cleanly(tmp_path: Path):
     config = write_config(tmp_path)
     script = tmp_path / "long.toml"
-    script.write_text('[[step]]\ndo = "walk"\nspeed_mps = 1.0\nhold_s = 600\n')
+    script.write_text(SESSION.format(speed=1.0, hold=600))
     proc = subprocess.Popen(rig("run", "--config", str(config), "--script", str(script)), cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -70,7 +87,7 @@ def test_sigint_stops_the_belt_cleanly(tmp_path: Path):
         seen_walking = False
         while time.monotonic() < deadline and not seen_walking:
             line = proc.stdout.readline()
-            seen_walking = "meas= 1.00" in line
+            seen_walking = "belt  1.00 m/s" in line
         assert seen_walking, "belt never reached 1.0 m/s"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
@@ -78,4 +95,4 @@ def test_sigint_stops_the_belt_cleanly(tmp_path: Path):
         proc.kill()
     assert "SIGINT received: stopping the belt" in err
     final = [line for line in out.splitlines() if line.startswith("t=")][-1]
-    assert "state=idle" in final and "meas= 0.00" in final
+    assert "belt  0.00 m/s" in final and (" idle " in final or " detaching " in final), final

@@ -24,6 +24,7 @@ def sim_state(sim) -> dict[str, Any]:
             "deck_forces_n": list(world.deck_forces_n), "winch_position_m": world.winch_position_m,
             "belt_drive": {"output_hz": vfd.output_hz, "fault_code": vfd.fault_code,
                            "warning_code": vfd.warning_code, "run_command": vfd.run_command},
+            "safety_chain_closed": sim.safety_io.chain_closed, "harness_brake_engaged": world.harness.brake_engaged,
             "truth_events": len(world.truth), "physics_steps": sim.physics.steps,
             "physics_overruns": sim.physics.overruns,
         }

@@ -76,7 +76,7 @@ class SimRig:
         self.lock = threading.Lock()
         self.clock = clock
         self.vfd = VfdModel(config.belt, config.sim.belt)
-        self.servo = ServoModel(config.harness)
+        self.servo = ServoModel(config.harness, comm_timeout_s=config.harness.comm_timeout_s)
         self.safety_io = SafetyIoModel(config.safety_io)
         self.world = World(config.sim.world, config.loadcells.deck_cells_m)
         self.loadcell = LoadcellBoardTwin(config.loadcell_board.device,

@@ -1,0 +1,273 @@
+"""Fall detection: has the patient fallen into the harness? Evaluated once per supervisor tick.
+
+Two kinds of evidence, from what the supervisor has every tick (the tick's load-cell samples,
+calibrated, at 1 kHz; the winch's position; body weight; the unloading target):
+
+* The legs give way (fast, for the belt stop). When the knees buckle, the load on the deck
+  collapses within a few tens of ms, on all four deck cells together (the body drops onto
+  the harness), and the total vertical force (deck + harness line) falls below body weight:
+  the body accelerates down. Walking moves load from one foot to the other (some cells lose
+  load while others gain it) and changes the total force far more slowly; a stumble unloads
+  the deck over a tenth of a second or more. A sample is collapsed when, over the last
+  `collapse_window_s`: the deck lost at least `collapse_drop_bw` x body weight; every cell
+  that carried load lost at least `collapse_fraction` of it; in the window before, the deck
+  lost at most `collapse_fresh_ratio` as much (a sudden collapse, not the tail of a slow
+  decline); the total force is below (1 - `collapse_accel_g`) x body weight; and the body
+  is not moving up fast (a rebound after a push also unloads the deck quickly). `confirm_s`
+  of consecutive collapsed samples is a fall. Single-sample spikes are removed first
+  (median of three, one sample of delay).
+* The patient hangs in the harness (slower, for falls the first test does not see: a slow
+  sag, a partial collapse). The legs carry less than `hang_deck_fraction` x body weight while
+  either the harness force has risen towards body weight (`force_fraction_of_bw`, and at
+  least `force_rise_bw` x body weight above the unloading target) or the patient has
+  descended more than `descent_limit_m`, for `hang_s`. Descent is measured with the harness:
+  the patient's height is the winch position minus the line's stretch (force / stiffness),
+  compared with its slow average before the event; a slack line measures nothing.
+  A deep dip while the legs still carry the body (a stumble, a squat) is not a fall.
+
+Once fallen the detector stays fallen (and keeps the deepest descent and the peak harness
+force for the fall log) until `reset()`.
+
+Pure: numbers in, a string out; no clock, no device, no I/O; numpy and the standard library
+only. Per-sample work is plain float arithmetic (a tick costs tens of microseconds). Not here:
+what the rig does about a fall (the safety machine stops the belt, controllers/fall_catch.py
+holds the patient), the load-cell filters (cext/).
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from itertools import islice
+
+import numpy as np
+
+G_MPS2 = 9.80665
+
+
+@dataclass(frozen=True)
+class FallLimits:
+    """Thresholds of the fall detector (SI units; forces as fractions of body weight)."""
+
+    descent_limit_m: float = 0.07  # DESIGN.md 5: the fall limit
+    force_fraction_of_bw: float = 0.85  # harness force "towards full body weight"
+    force_rise_bw: float = 0.2  # ... and at least this x BW above the unloading target
+    hang_deck_fraction: float = 0.15  # the legs carry less than this x BW: not standing
+    hang_s: float = 0.4  # hanging this long is a fall (a stumble reloads the legs sooner)
+    collapse_window_s: float = 0.015  # the deck's load collapses within this time
+    collapse_drop_bw: float = 0.12  # ... by at least this x BW
+    collapse_fraction: float = 0.45  # ... every loaded cell by at least this fraction
+    collapse_fresh_ratio: float = 0.5  # ... having lost at most this x as much in the window before
+    collapse_accel_g: float = 0.15  # ... leaving the body accelerating down by at least this
+    confirm_s: float = 0.002  # a collapse must hold this long (noise, single bad samples)
+    rising_limit_mps: float = 0.4  # a body moving up faster than this is rebounding, not falling
+    cell_loaded_bw: float = 0.03  # a deck cell carrying less than this x BW is ignored
+    slack_n: float = 20.0  # below this the line is slack and measures no height
+    baseline_tau_s: float = 1.0  # the patient's usual height: average over about this long
+    velocity_tau_s: float = 0.3  # the body's vertical velocity from force forgets over this
+    sample_rate_hz: float = 1000.0  # the load-cell stream's rate
+
+    def __post_init__(self) -> None:
+        for name, value in self.__dict__.items():
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"fall limit {name} must be a positive number, not {value}")
+        for name in ("collapse_fraction", "hang_deck_fraction"):
+            if not getattr(self, name) < 1.0:
+                raise ValueError(f"fall limit {name} must be below 1, not {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class _Collapse:
+    """A run of collapsed samples: where it started and what the deck carried before."""
+
+    since_s: float  # the first collapsed sample
+    onset_s: float  # where the deck's load was highest in that sample's window
+    deck_before_n: float
+
+
+def _med3(a: float, b: float, c: float) -> float:
+    return max(min(a, b), min(max(a, b), c))
+
+
+class FallDetector:
+    """Per-tick fall detector (see the module docstring).
+
+    `update()` takes the tick's samples: times `t_s` (n,), line force `line_n` (n,), deck
+    forces `deck_fz_n` as (n, 4) cells FL, FR, RL, RR or (n,) total (then the all-cells test
+    cannot tell a fall from a step: pass the cells), newtons, calibrated, unfiltered; the
+    winch's position (m hauled in) and velocity; the unloading target (N). Non-finite samples
+    are held at the last good value. It returns "" or the fall's detail in plain words.
+    """
+
+    def __init__(self, limits: FallLimits, body_weight_n: float, line_stiffness_n_per_m: float) -> None:
+        if not (math.isfinite(body_weight_n) and body_weight_n > 0):
+            raise ValueError(f"body weight must be a positive force, not {body_weight_n}")
+        if not (math.isfinite(line_stiffness_n_per_m) and line_stiffness_n_per_m > 0):
+            raise ValueError(f"line stiffness must be positive, not {line_stiffness_n_per_m}")
+        self.limits = limits
+        self.body_weight_n = float(body_weight_n)
+        self.stiffness = float(line_stiffness_n_per_m)
+        self._w = max(1, int(round(limits.collapse_window_s * limits.sample_rate_hz)))
+        self._confirm = max(1, int(round(limits.confirm_s * limits.sample_rate_hz)))
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything: not fallen, no history, an empty timeline."""
+        self.detail = ""
+        self.timeline: list[tuple[float, str]] = []
+        self.max_descent_m = 0.0  # deepest descent seen since the fall (for the fall log)
+        self.peak_line_n = 0.0  # highest line force seen since the fall
+        self._raw: list[list[float]] = []  # the last two unfiltered samples (median of three)
+        self._samples: deque[tuple[float, ...]] = deque(maxlen=2 * self._w + 1)  # t, line, cells, deck, total
+        self._velocity_mps = 0.0
+        self._run = 0
+        self._collapse: _Collapse | None = None
+        self._baseline_m = math.nan
+        self._descent_m = 0.0
+        self._hang_since_s = math.nan
+        self._hang_note: tuple[float, str] | None = None
+
+    @property
+    def fallen(self) -> bool:
+        return bool(self.detail)
+
+    # ---- the per-tick entry point -----------------------------------------------------------
+    def update(self, t_s: np.ndarray, line_n: np.ndarray, deck_fz_n: np.ndarray, winch_position_m: float,
+               winch_velocity_mps: float, target_n: float) -> str:
+        """One tick's samples and drive readings in; "" or the fall's detail out (see class doc)."""
+        rows = self._rows(t_s, line_n, deck_fz_n)
+        if not rows:
+            return self.detail
+        lines, decks, found = [], [], False
+        for t, raw in rows:
+            sample = self._despiked(t, raw)
+            lines.append(sample[1])
+            decks.append(sample[6])
+            if not (self.fallen or found):
+                found = self._collapsed_now(sample)
+        line_mean, deck_mean = sum(lines) / len(lines), sum(decks) / len(decks)
+        self._update_height(line_mean, winch_position_m, len(rows))
+        if self.fallen:
+            self.peak_line_n = max(self.peak_line_n, max(lines))
+            return self.detail
+        if found:
+            return self._declare_collapse(lines[-1])
+        return self._check_hang(rows[-1][0], line_mean, deck_mean, target_n)
+
+    def _rows(self, t_s: np.ndarray, line_n: np.ndarray, deck_fz_n: np.ndarray) -> list[tuple[float, list[float]]]:
+        t = np.asarray(t_s, dtype=np.float64).reshape(-1)
+        line = np.asarray(line_n, dtype=np.float64).reshape(-1)
+        deck = np.asarray(deck_fz_n, dtype=np.float64)
+        if deck.ndim == 1 and deck.shape == t.shape:  # the deck's total only: four equal shares
+            deck = np.repeat(deck[:, None] / 4.0, 4, axis=1)
+        if not (line.shape == t.shape and deck.shape == (t.size, 4)):
+            raise ValueError(f"fall detector needs matching samples: t {t.shape}, line {line.shape}, "
+                             f"deck {np.shape(deck_fz_n)} (n or n x 4)")
+        forces = np.column_stack([line, deck]).tolist()
+        return list(zip(t.tolist(), forces))
+
+    def _despiked(self, t: float, raw: list[float]) -> tuple[float, ...]:
+        """Median of three per channel, centred one sample back (its time moves back with it);
+        a non-finite value is replaced by the channel's last good one."""
+        last = self._raw[-1] if self._raw else [0.0] * 5
+        raw = [x if math.isfinite(x) else last[i] for i, x in enumerate(raw)]
+        self._raw = (self._raw + [raw])[-3:]
+        if len(self._raw) == 3:
+            a, b, c = self._raw
+            forces = [_med3(a[i], b[i], c[i]) for i in range(5)]
+            t -= 1.0 / self.limits.sample_rate_hz
+        else:
+            forces = raw
+        deck = forces[1] + forces[2] + forces[3] + forces[4]
+        return (t, *forces, deck, forces[0] + deck)
+
+    # ---- the legs give way ------------------------------------------------------------------
+    def _collapsed_now(self, sample: tuple[float, ...]) -> bool:
+        """Add a sample; True once `confirm_s` consecutive samples collapsed."""
+        samples = self._samples
+        samples.append(sample)
+        rising = self._rising(sample[7])
+        hit = len(samples) == samples.maxlen and not rising and self._collapsed()
+        self._run = self._run + 1 if hit else 0
+        if self._run == 1:
+            self._collapse = self._start()
+        return self._run >= self._confirm
+
+    def _rising(self, total_n: float) -> bool:
+        """Is the body moving up faster than `rising_limit_mps`? Its vertical velocity is the
+        integral of (total force - weight) / mass, forgetting over `velocity_tau_s`."""
+        lim = self.limits
+        accel = (total_n / self.body_weight_n - 1.0) * G_MPS2
+        self._velocity_mps += (accel - self._velocity_mps / lim.velocity_tau_s) / lim.sample_rate_hz
+        return self._velocity_mps > lim.rising_limit_mps
+
+    def _collapsed(self) -> bool:
+        """The collapse test on the newest sample (cheapest tests first)."""
+        lim, bw, w, samples = self.limits, self.body_weight_n, self._w, self._samples
+        before, now = samples[w], samples[-1]
+        drop = before[6] - now[6]
+        if drop < lim.collapse_drop_bw * bw or now[7] > (1.0 - lim.collapse_accel_g) * bw:
+            return False
+        earlier = max(s[6] for s in islice(samples, 0, w + 1))
+        if earlier - before[6] > lim.collapse_fresh_ratio * drop:
+            return False  # the tail of a slower decline (a stumble), not a sudden collapse
+        loaded = [(b, n) for b, n in zip(before[2:6], now[2:6]) if b >= lim.cell_loaded_bw * bw]
+        return bool(loaded) and all(b - n >= lim.collapse_fraction * b for b, n in loaded)
+
+    def _start(self) -> _Collapse:
+        """A collapse run begins: its onset is where the deck's load was highest in the window."""
+        window = list(islice(self._samples, self._w, None))
+        peak = max(window, key=lambda s: s[6])
+        return _Collapse(since_s=window[-1][0], onset_s=peak[0], deck_before_n=peak[6])
+
+    def _declare_collapse(self, line_n: float) -> str:
+        c, now, bw = self._collapse, self._samples[-1], self.body_weight_n
+        accel_g = 1.0 - now[7] / bw
+        self.timeline += [
+            (c.onset_s, f"the legs began to give way: load on the treadmill {c.deck_before_n:.0f} N"),
+            (c.since_s, f"load on the treadmill falling on all cells together, body dropping at {accel_g:.2f} g"),
+        ]
+        why = (f"the legs gave way (load on the treadmill fell from {c.deck_before_n:.0f} N to "
+               f"{now[6]:.0f} N in {1000.0 * (now[0] - c.onset_s):.0f} ms)")
+        return self._declare(now[0], why, line_n)
+
+    def _declare(self, t: float, why: str, line_n: float) -> str:
+        bw, descent = self.body_weight_n, self._descent_m
+        moved = f"descended {100.0 * descent:.1f} cm, " if descent >= 0.005 else ""
+        self.detail = f"patient fell: {why}; {moved}harness force {line_n:.0f} N = {100.0 * line_n / bw:.0f} % of body weight"
+        self.timeline.append((t, "fall detected: belt fast stop, harness holds"))
+        self.max_descent_m, self.peak_line_n = descent, line_n
+        return self.detail
+
+    # ---- the patient hangs in the harness ---------------------------------------------------
+    def _update_height(self, line_n: float, winch_position_m: float, samples: int) -> None:
+        """The patient's height from the harness (winch minus stretch); a slack line: unknown."""
+        lim = self.limits
+        if line_n < lim.slack_n or not math.isfinite(winch_position_m):
+            self._descent_m = 0.0
+            return
+        height = winch_position_m - line_n / self.stiffness
+        if math.isnan(self._baseline_m):
+            self._baseline_m = height
+        self._descent_m = max(0.0, self._baseline_m - height)
+        if self.fallen:
+            self.max_descent_m = max(self.max_descent_m, self._descent_m)
+        elif self._run == 0 and math.isnan(self._hang_since_s):  # frozen while something happens
+            self._baseline_m += (height - self._baseline_m) * min(1.0, samples / (lim.baseline_tau_s * lim.sample_rate_hz))
+
+    def _check_hang(self, t: float, line_n: float, deck_n: float, target_n: float) -> str:
+        lim, bw = self.limits, self.body_weight_n
+        heavy = line_n >= max(lim.force_fraction_of_bw * bw, target_n + lim.force_rise_bw * bw)
+        deep = self._descent_m >= lim.descent_limit_m
+        if deck_n >= lim.hang_deck_fraction * bw or not (heavy or deep):
+            self._hang_since_s, self._hang_note = math.nan, None
+            return ""
+        if math.isnan(self._hang_since_s):
+            self._hang_since_s = t
+            self._hang_note = (t, f"the legs stopped carrying: load on the treadmill {deck_n:.0f} N, harness "
+                                  f"{line_n:.0f} N, descended {100.0 * self._descent_m:.1f} cm")
+        if t - self._hang_since_s < lim.hang_s:
+            return ""
+        self.timeline.append(self._hang_note)
+        why = f"hanging in the harness for {t - self._hang_since_s:.2f} s (legs carry {deck_n:.0f} N)"
+        return self._declare(t, why, line_n)
