@@ -174,8 +174,9 @@ def run_case(stack: Stack, case: Case) -> Row:
               _r(None if watch.rest_s is None else watch.rest_s - t0, 3), round(watch.distance_m, 3),
               round(watch.min_line_n, 1), round(floor_n, 1), stack.snap.state, bool(ok),
               "" if case.stops else "alarm: the session goes on")
-    for clear_name, clear_kwargs in case.clear:
-        stack.inject(clear_name, **clear_kwargs)
+    for clear_name, clear_kwargs in case.clear:  # one at a time, as a person would (a relay reset
+        stack.inject(clear_name, **clear_kwargs)  # works only once the heartbeat toggles again)
+        stack.run_for(0.3)
     return row
 
 
