@@ -49,8 +49,8 @@ class FallCatchParams:
 
     def __post_init__(self) -> None:
         for name in ("max_velocity_mps", "force_cap_n", "line_stiffness_n_per_m", "arrest_fraction_of_bw",
-                     "hold_fraction_of_bw", "settle_velocity_mps", "force_time_s", "drive_decel_mps2", "max_force_fraction_of_bw",
-                     "max_haul_m"):
+                     "hold_fraction_of_bw", "settle_velocity_mps", "force_time_s", "drive_decel_mps2",
+                     "max_force_fraction_of_bw", "max_haul_m"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"fall catch limit {name} must be a positive number, not {value}")

@@ -61,7 +61,9 @@ def fall_limits(config: RigConfig) -> FallLimits:
 
 
 def fall_catch_params(config: RigConfig) -> FallCatchParams:
-    return FallCatchParams(max_velocity_mps=config.harness.max_velocity_mps, force_cap_n=harness_force_cap_n(config))
+    return FallCatchParams(max_velocity_mps=config.harness.max_velocity_mps, force_cap_n=harness_force_cap_n(config),
+                           body_weight_n=body_weight_n(config),
+                           line_stiffness_n_per_m=config.unloading.line_stiffness_n_per_m)
 
 
 def belt_limits(config: RigConfig) -> BeltLimits:

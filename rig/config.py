@@ -128,7 +128,7 @@ class HarnessConfig:
     velocity_mps_per_count: float = opt(0.001, gt=0.0, max=0.1, doc="60FF / 606C scale")
     rated_force_n: float = opt(1500.0, gt=0.0, max=20000.0, doc="line force at 100 % rated torque")
     max_torque_pct: float = opt(60.0, gt=0.0, max=300.0, doc="6072 hard cap on winch force, % rated")
-    max_velocity_mps: float = opt(0.4, gt=0.0, max=2.0, doc="winch velocity limit")
+    max_velocity_mps: float = opt(1.2, gt=0.0, max=2.0, doc="winch velocity limit of the drive (a fall catch hauls in this fast)")
     travel_min_m: float = opt(-0.30, min=-5.0, max=5.0, doc="lowest allowed cable position")
     travel_max_m: float = opt(0.60, min=-5.0, max=5.0, doc="highest allowed cable position")
     poll_hz: float = opt(200.0, min=1.0, max=1000.0, doc="how often the drive is read")

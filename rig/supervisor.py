@@ -97,7 +97,7 @@ class Supervisor:
         self.machine = RigMachine(clock, on_change=self._state_changed)
         self.pipeline = LoadcellPipeline(compose.gait_params(config), body_weight_n=self.body_weight_n)
         self.fall = FallDetector(compose.fall_limits(config), self.body_weight_n,
-                                 config.sim.world.harness.stiffness_n_per_m)
+                                 config.unloading.line_stiffness_n_per_m)
         self.catch = FallCatch(compose.fall_catch_params(config))
         self.belt = BeltProfile(compose.belt_limits(config))
         self.unloading = UnloadingController(compose.unloading_params(config, self.pipeline.delay_s))
@@ -115,6 +115,7 @@ class Supervisor:
         self._started_s = clock()
         self._ack_until: float | None = None
         self._support_raised_s = -math.inf
+        self._was_tracking = False
         self._last_t: float | None = None
         self._filtered = np.full(10, np.nan)
         self._zero = np.asarray(config.loadcells.zero_counts, dtype=np.float64)
@@ -167,7 +168,7 @@ class Supervisor:
         harness = self.devices.harness.value
         if self.state not in PATIENT_STATES or harness is None:
             return self.fall_detail
-        detail = self.fall.update(t_s, forces[:, 0], forces[:, 1:5].sum(axis=1), harness.position_m,
+        detail = self.fall.update(t_s, forces[:, 0], forces[:, 1:5], harness.position_m,
                                   harness.velocity_mps, self.unloading.target_n)
         return detail
 
@@ -280,6 +281,8 @@ class Supervisor:
         if isinstance(command, Attach):
             return m.attach()
         if isinstance(command, SetUnloading):
+            if self.state in FAULT_STATES:
+                return "the support cannot change while a fault is active: acknowledge it first"
             refusal = self.unloading.set_fraction(command.fraction)
             return refusal or (m.unload() if self.state == "attached" else "")
         if isinstance(command, Start):
@@ -362,8 +365,14 @@ class Supervisor:
             return 0.0
         mode = self.machine.harness_mode
         deck = self._filtered[5]
-        velocity = self.unloading.step(dt_s, mode, float(line), harness.position_m, harness.velocity_mps,
+        # In "hold" (a fault) the force loop keeps running on a target that cannot decrease, but
+        # only its haul-in half is used: the winch never pays out, yet takes up the line when the
+        # patient stops walking and stands up taller (a still winch would let the line go slack).
+        loop_mode = "track" if mode == "hold" and self._was_tracking else mode
+        velocity = self.unloading.step(dt_s, loop_mode, float(line), harness.position_m, harness.velocity_mps,
                                        None if math.isnan(deck) else float(deck))
+        if mode != "hold":
+            self._was_tracking = mode == "track"
         if mode == "hold":
             if FALL in self.machine.latch.active:
                 velocity = max(velocity, self.catch.step(dt_s, float(line), harness.position_m, harness.velocity_mps))

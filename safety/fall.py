@@ -65,6 +65,7 @@ class FallLimits:
     slack_n: float = 20.0  # below this the line is slack and measures no height
     baseline_tau_s: float = 1.0  # the patient's usual height: average over about this long
     velocity_tau_s: float = 0.3  # the body's vertical velocity from force forgets over this
+    weight_tau_s: float = 2.0  # ... measured against the total force's average over about this long
     sample_rate_hz: float = 1000.0  # the load-cell stream's rate
 
     def __post_init__(self) -> None:
@@ -94,7 +95,7 @@ class FallDetector:
 
     `update()` takes the tick's samples: times `t_s` (n,), line force `line_n` (n,), deck
     forces `deck_fz_n` as (n, 4) cells FL, FR, RL, RR or (n,) total (then the all-cells test
-    cannot tell a fall from a step: pass the cells), newtons, calibrated, unfiltered; the
+    cannot see load moving between the feet: pass the cells), newtons, calibrated, unfiltered; the
     winch's position (m hauled in) and velocity; the unloading target (N). Non-finite samples
     are held at the last good value. It returns "" or the fall's detail in plain words.
     """
@@ -120,6 +121,7 @@ class FallDetector:
         self._raw: list[list[float]] = []  # the last two unfiltered samples (median of three)
         self._samples: deque[tuple[float, ...]] = deque(maxlen=2 * self._w + 1)  # t, line, cells, deck, total
         self._velocity_mps = 0.0
+        self._mean_total_n = self.body_weight_n
         self._run = 0
         self._collapse: _Collapse | None = None
         self._baseline_m = math.nan
@@ -195,9 +197,11 @@ class FallDetector:
 
     def _rising(self, total_n: float) -> bool:
         """Is the body moving up faster than `rising_limit_mps`? Its vertical velocity is the
-        integral of (total force - weight) / mass, forgetting over `velocity_tau_s`."""
+        integral of (total force - its average) / mass, forgetting over `velocity_tau_s`; the
+        average stands in for body weight, so an error in the weight given does not drift it."""
         lim = self.limits
-        accel = (total_n / self.body_weight_n - 1.0) * G_MPS2
+        self._mean_total_n += (total_n - self._mean_total_n) / (lim.weight_tau_s * lim.sample_rate_hz)
+        accel = (total_n - self._mean_total_n) / self.body_weight_n * G_MPS2
         self._velocity_mps += (accel - self._velocity_mps / lim.velocity_tau_s) / lim.sample_rate_hz
         return self._velocity_mps > lim.rising_limit_mps
 
@@ -234,7 +238,8 @@ class FallDetector:
     def _declare(self, t: float, why: str, line_n: float) -> str:
         bw, descent = self.body_weight_n, self._descent_m
         moved = f"descended {100.0 * descent:.1f} cm, " if descent >= 0.005 else ""
-        self.detail = f"patient fell: {why}; {moved}harness force {line_n:.0f} N = {100.0 * line_n / bw:.0f} % of body weight"
+        self.detail = (f"patient fell: {why}; {moved}harness force {line_n:.0f} N = "
+                       f"{100.0 * line_n / bw:.0f} % of body weight")
         self.timeline.append((t, "fall detected: belt fast stop, harness holds"))
         self.max_descent_m, self.peak_line_n = descent, line_n
         return self.detail
@@ -253,7 +258,8 @@ class FallDetector:
         if self.fallen:
             self.max_descent_m = max(self.max_descent_m, self._descent_m)
         elif self._run == 0 and math.isnan(self._hang_since_s):  # frozen while something happens
-            self._baseline_m += (height - self._baseline_m) * min(1.0, samples / (lim.baseline_tau_s * lim.sample_rate_hz))
+            gain = min(1.0, samples / (lim.baseline_tau_s * lim.sample_rate_hz))
+            self._baseline_m += (height - self._baseline_m) * gain
 
     def _check_hang(self, t: float, line_n: float, deck_n: float, target_n: float) -> str:
         lim, bw = self.limits, self.body_weight_n

@@ -66,7 +66,7 @@ class HarnessConfig:
     drum_mass_kg: float = opt(10.0, gt=0.0, max=500.0, doc="drum + motor inertia reflected to the cable")
     velocity_gain_n_s_per_m: float = opt(3000.0, gt=0.0, doc="servo velocity-loop proportional gain")
     velocity_integral_n_per_m: float = opt(150000.0, min=0.0, doc="servo velocity-loop integral gain")
-    accel_limit_mps2: float = opt(6.0, gt=0.0, max=50.0, doc="profile-velocity acceleration limit (a servo winch: several m/s^2)")
+    accel_limit_mps2: float = opt(20.0, gt=0.0, max=50.0, doc="profile-velocity acceleration limit (a servo winch: several m/s^2)")
     rated_force_n: float = opt(1500.0, gt=0.0, doc="line force at 100 % rated torque")
     max_force_n: float = opt(3000.0, gt=0.0, doc="the drive's absolute torque cap as line force")
 
