@@ -33,8 +33,15 @@ comm_timeout_s = 0.3
 port = {port}
 [harness.link]
 port = {free_port()}
+timeout_s = 0.02
 [safety_io.link]
 port = {free_port()}
+timeout_s = 0.02
+[harness]
+poll_hz = 50.0
+comm_timeout_s = 0.5
+[safety_io]
+poll_hz = 25.0
 [loadcell_board]
 device = "/tmp/rig-sim/test-{port}/loadcell"
 [sim]

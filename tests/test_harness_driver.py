@@ -36,7 +36,8 @@ class Bench:
 
 @pytest.fixture
 def bench():
-    config = parse_config(f"[harness.link]\nport = {free_port()}\n")
+    config = parse_config(f"[harness]\npoll_hz = 50\ncomm_timeout_s = 0.5\n"
+                          f"[harness.link]\nport = {free_port()}\ntimeout_s = 0.02\n")
     servo = s.ServoModel(config.harness)
     lock = threading.Lock()
     endpoint = TwinEndpoint("harness", servo, "127.0.0.1", config.harness.link.port, 1, lock)
@@ -219,7 +220,8 @@ def test_drive_without_profile_velocity_is_refused_with_406(bench):
 
 # --- the link -----------------------------------------------------------------------------------
 def test_absent_drive_fails_to_connect_with_113():
-    config = parse_config(f"[harness.link]\nport = {free_port()}\n")
+    config = parse_config(f"[harness]\npoll_hz = 50\ncomm_timeout_s = 0.5\n"
+                          f"[harness.link]\nport = {free_port()}\ntimeout_s = 0.02\n")
     with pytest.raises(DeviceError) as caught:
         Cia402Servo(config.harness).connect()
     assert caught.value.code == 113

@@ -37,7 +37,7 @@ class Bench:
 
 @pytest.fixture
 def bench():
-    config = parse_config(f"[safety_io.link]\nport = {free_port()}\n")
+    config = parse_config(f"[safety_io]\npoll_hz = 25\n[safety_io.link]\nport = {free_port()}\ntimeout_s = 0.02\n")
     module = SafetyIoModel(config.safety_io)
     lock = threading.Lock()
     endpoint = TwinEndpoint("safety_io", module, "127.0.0.1", config.safety_io.link.port, 1, lock,
@@ -198,7 +198,7 @@ def test_transient_mismatch_is_not_a_fault(io, bench):
 
 # --- the link -----------------------------------------------------------------------------------
 def test_absent_module_fails_to_connect_with_123():
-    config = parse_config(f"[safety_io.link]\nport = {free_port()}\n")
+    config = parse_config(f"[safety_io]\npoll_hz = 25\n[safety_io.link]\nport = {free_port()}\ntimeout_s = 0.02\n")
     with pytest.raises(DeviceError) as caught:
         ModbusSafetyIo(config.safety_io).connect()
     assert caught.value.code == 123
