@@ -20,11 +20,8 @@ from rig.safetyconfig import comm_lost_after_s
 from safety.fall import FallLimits
 from safety.interlocks import InterlockLimits
 
-G_MPS2 = 9.81
-
-
 def body_weight_n(config: RigConfig) -> float:
-    return config.patient.body_mass_kg * G_MPS2
+    return config.patient.body_weight_n
 
 
 def harness_force_cap_n(config: RigConfig) -> float:
@@ -75,10 +72,6 @@ def unloading_params(config: RigConfig, sensor_delay_s: float | None = None) -> 
     """sensor_delay_s: the live pipeline's own delay (LoadcellPipeline.delay_s) when known."""
     return controlconfig.unloading_params(config.unloading, config.patient, harness_force_cap_n(config),
                                           sensor_delay_s=sensor_delay_s)
-
-
-def unloading_tolerance_n(config: RigConfig) -> float:
-    return unloading_params(config).on_target_tolerance_n
 
 
 def gait_params(config: RigConfig) -> GaitParams:

@@ -30,7 +30,6 @@ from safety.interlocks import DeviceLink
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-POWER_GOALS = ("enabled", "disabled", "fault_cleared")
 
 
 @dataclass

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 from rig.configspec import opt
 
-G_MPS2 = 9.81
-
 
 @dataclass(frozen=True)
 class SafetyConfig:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from controllers.harness import CAP_MARGIN, G_MPS2
+from controllers.harness import CAP_MARGIN
 from rig.commands import Attach, Command, Detach, Pause, Resume, SetSpeed, SetUnloading, Start, Stop
 from rig.config import RIG_MAX_BELT_SPEED_MPS, RigConfig
 from rig.configspec import ConfigError, ConfigIssue, build_section, opt, toml_value
@@ -244,34 +244,22 @@ class ScriptLimits:
     max_unloading_name: str
 
 
-def _prescription(config: RigConfig) -> tuple[float, float, float, float]:
-    """(body_mass_kg, max_speed_mps, weight_bearing_limit_pct, unloading max fraction).
-
-    [patient] and [unloading] are being added to RigConfig; until then, no prescription limits
-    and the simulated patient's mass."""
-    patient, unloading = getattr(config, "patient", None), getattr(config, "unloading", None)
-    return (getattr(patient, "body_mass_kg", config.sim.world.patient.body_mass_kg),
-            getattr(patient, "max_speed_mps", math.inf),
-            getattr(patient, "weight_bearing_limit_pct", 100.0),
-            getattr(unloading, "max_fraction", 0.8))
-
-
 def _lower(*named: tuple[float, str]) -> tuple[float, str]:
     return min(named, key=lambda pair: pair[0])
 
 
 def script_limits(config: RigConfig) -> ScriptLimits:
     """The rig's and the patient's limits that every step of a script must keep."""
-    mass_kg, patient_max, wb_limit_pct, max_fraction = _prescription(config)
-    belt, harness = config.belt, config.harness
+    patient, belt, harness = config.patient, config.belt, config.harness
+    patient_max, max_fraction = patient.max_speed_mps, config.unloading.max_fraction
     speed = _lower((belt.max_speed_mps, "belt.max_speed_mps"), (patient_max, "patient.max_speed_mps"))
     reverse = _lower((belt.reverse_max_speed_mps, "belt.reverse_max_speed_mps"),
                      (patient_max, "patient.max_speed_mps"))
-    winch_pct = CAP_MARGIN * harness.max_torque_pct / 100.0 * harness.rated_force_n / (mass_kg * G_MPS2) * 100.0
+    winch_pct = CAP_MARGIN * harness.max_torque_pct / 100.0 * harness.rated_force_n / patient.body_weight_n * 100.0
     high = _lower((100.0 * max_fraction, "unloading.max_fraction"),
                   (math.floor(winch_pct * 10) / 10, "what the winch may pull: harness.max_torque_pct x "
                    "harness.rated_force_n for patient.body_mass_kg"))
-    return ScriptLimits(*speed, *reverse, round(max(0.0, 100.0 - wb_limit_pct), 6),
+    return ScriptLimits(*speed, *reverse, round(max(0.0, 100.0 - patient.weight_bearing_limit_pct), 6),
                         "100 - patient.weight_bearing_limit_pct", *high)
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from cext.gaitfigures import GaitFigures
 from cext.pipeline import LoadcellPipeline
-from controllers.belt import BeltProfile, RateLimiter
+from controllers.belt import BeltProfile
 from controllers.fall_catch import FallCatch
 from controllers.harness import UnloadingController
 from rig import compose
@@ -36,7 +36,6 @@ from rig.commands import (Acknowledge, Attach, Command, Detach, Pause, Resume, S
 from rig.config import RigConfig
 from rig.devices import RigDevices
 from safety.fall import FallDetector
-from safety.faults import CATALOGUE
 from safety.interlocks import InterlockInputs, InterlockMemory, evaluate
 from safety.latch import ActiveFault
 from safety.states import FAULT_STATES, MachineInputs, RigMachine, StateChange
@@ -101,12 +100,12 @@ class Supervisor:
         self.catch = FallCatch(compose.fall_catch_params(config))
         self.belt = BeltProfile(compose.belt_limits(config))
         self.unloading = UnloadingController(compose.unloading_params(config, self.pipeline.delay_s))
-        self.unloading_tolerance_n = compose.unloading_tolerance_n(config)
         self.expected = compose.drive_ramp(config)
         self.trip = Trip(devices.safe_state_actions())
         self.figures = GaitFigures()
         self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self.message = ""
+        self.conditions: dict[int, str] = {}
         self.ticks = 0
         self.overruns = 0
         self.events = 0
@@ -152,29 +151,25 @@ class Supervisor:
     # --- sensing ---------------------------------------------------------------------------
     def _sense(self, batch) -> str:
         if batch.n == 0:
-            return self.fall_detail
-        forces = (batch.counts - self._zero) * self._gain
+            return self.fall.detail
+        forces = (batch.counts - self._zero) * self._gain  # unfiltered newtons: recording and fall detector
         out, events = self.pipeline.process(batch.t_s, batch.counts)
         self._filtered = out[-1]
         belt = self.devices.belt.value
+        belt_mps = belt.speed_mps if belt else math.nan
         for event in events:
-            self.figures.add(event, belt.speed_mps if belt else math.nan)
+            self.figures.add(event, belt_mps)
         self.events += len(events)
         if self.recorder is not None:
-            self.recorder.push(batch.t_s, forces, belt.speed_mps if belt else math.nan)
+            self.recorder.push(batch.t_s, forces, belt_mps)
         return self._detect_fall(batch.t_s, forces)
 
     def _detect_fall(self, t_s: np.ndarray, forces: np.ndarray) -> str:
         harness = self.devices.harness.value
         if self.state not in PATIENT_STATES or harness is None:
-            return self.fall_detail
-        detail = self.fall.update(t_s, forces[:, 0], forces[:, 1:5], harness.position_m,
-                                  harness.velocity_mps, self.unloading.target_n)
-        return detail
-
-    @property
-    def fall_detail(self) -> str:
-        return self.fall.detail if getattr(self.fall, "detail", "") else ""
+            return self.fall.detail
+        return self.fall.update(t_s, forces[:, 0], forces[:, 1:5], harness.position_m,
+                                harness.velocity_mps, self.unloading.target_n)
 
     # --- judging ---------------------------------------------------------------------------
     def _judge(self, now_s: float, overrun_streak: int, fall: str) -> None:
@@ -235,7 +230,7 @@ class Supervisor:
             harness_attached=bool(io and io.harness_attached),
             harness_loaded=bool(line > 1.5 * pretension),
             pretensioned=self.unloading.pretensioned,
-            unloading_on_target=self.unloading.on_target(self.unloading_tolerance_n),
+            unloading_on_target=self.unloading.on_target(),
             belt_at_rest=self._belt_at_rest(now_s),
             line_slack=self.unloading.slack, selftest=self.selftest,
         )
@@ -385,7 +380,7 @@ class Supervisor:
         if self.recorder is not None:
             self.recorder.note(self.clock(), "state", str(change))
         if FALL in self.machine.latch.active:
-            for t, what in getattr(self.fall, "timeline", []):
+            for t, what in self.fall.timeline:
                 log.error("fall timeline %.3f s: %s", t, what)
                 if self.recorder is not None:
                     self.recorder.note(t, "fall", what)
@@ -411,11 +406,8 @@ class Supervisor:
             deck_fz_n=float(f[5]) if have else None, cop_m=(float(f[6]), float(f[7])) if have else None,
             body_weight_support=float(f[0]) / self.body_weight_n if have else None,
             faults=tuple(self.machine.latch.active.values()),
-            conditions=tuple(sorted(getattr(self, "conditions", {}))),
+            conditions=tuple(sorted(self.conditions)),
             overruns=self.overruns, message=self.message, gait=dict(self.gait), events=self.events,
             selftest=self.selftest,
         )
 
-
-def describe_faults(faults: tuple[ActiveFault, ...]) -> str:
-    return ", ".join(f"{f.code} {CATALOGUE[f.code].name}" for f in faults)

@@ -2,9 +2,8 @@
 expanded into steps; the runner turns snapshots into the right commands, in order."""
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -23,12 +22,8 @@ END = '[[step]]\ndo = "stop"\n[[step]]\ndo = "detach"\n'
 
 
 def prescribed(max_fraction: float = 0.6, config: RigConfig = CONFIG, **patient) -> RigConfig:
-    """The config with a patient's prescription (a stand-in until RigConfig has [patient])."""
-    person, unloading = PatientConfig(**patient), UnloadingConfig(max_fraction=max_fraction)
-    if "patient" in {f.name for f in fields(RigConfig)}:
-        return replace(config, patient=person, unloading=unloading)
-    return SimpleNamespace(**{f.name: getattr(config, f.name) for f in fields(RigConfig)},
-                           patient=person, unloading=unloading)
+    """The config with a patient's prescription."""
+    return replace(config, patient=PatientConfig(**patient), unloading=UnloadingConfig(max_fraction=max_fraction))
 
 
 def refused(text: str, config=CONFIG) -> list[str]:
