@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import socket
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
@@ -11,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rig.config import RigConfig, parse_config  # noqa: E402
-from rig.sim.runner import SimRig  # noqa: E402
+from rig.sim.modbus_twin import TwinEndpoint, TwinServerThread  # noqa: E402
+from rig.sim.runner import PhysicsThread, SimRig  # noqa: E402
 
 
 def free_port() -> int:
@@ -59,3 +63,24 @@ def rig_config() -> RigConfig:
 def sim(rig_config: RigConfig):
     with SimRig(rig_config) as running:
         yield running
+
+
+@contextmanager
+def served_twin(name: str, model: Any, port: int, **endpoint: Any) -> Iterator[tuple[TwinEndpoint, TwinServerThread]]:
+    """One device model alone on a Modbus TCP endpoint, stepped at 1 kHz on the monotonic clock."""
+    lock = threading.Lock()
+    twin = TwinEndpoint(name, model, "127.0.0.1", port, 1, lock, **endpoint)
+    servers = TwinServerThread([twin])
+
+    def step(now_s: float, dt_s: float) -> None:
+        with lock:
+            model.step(now_s, dt_s)
+
+    physics = PhysicsThread(1000.0, step)
+    servers.start()
+    physics.start()
+    try:
+        yield twin, servers
+    finally:
+        physics.stop()
+        servers.stop()

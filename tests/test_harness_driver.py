@@ -1,7 +1,6 @@
 """The CiA 402 harness driver against the servo twin over real Modbus TCP on loopback."""
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 
@@ -13,8 +12,7 @@ from drivers.harness_servo.cia402 import cia402_state, decode_signed32, encode_s
 from rig.config import RigConfig, parse_config
 from rig.sim import servo as s
 from rig.sim.modbus_twin import TwinEndpoint, TwinServerThread
-from rig.sim.runner import PhysicsThread
-from tests.conftest import free_port
+from tests.conftest import free_port, served_twin
 
 
 def poll_until(predicate, timeout_s: float, period_s: float = 0.005) -> float:
@@ -39,20 +37,8 @@ def bench():
     config = parse_config(f"[harness]\npoll_hz = 50\ncomm_timeout_s = 0.5\n"
                           f"[harness.link]\nport = {free_port()}\ntimeout_s = 0.02\n")
     servo = s.ServoModel(config.harness)
-    lock = threading.Lock()
-    endpoint = TwinEndpoint("harness", servo, "127.0.0.1", config.harness.link.port, 1, lock)
-    servers = TwinServerThread([endpoint])
-
-    def step(now_s: float, dt_s: float) -> None:
-        with lock:
-            servo.step(now_s, dt_s)
-
-    physics = PhysicsThread(1000.0, step)
-    servers.start()
-    physics.start()
-    yield Bench(config, servo, endpoint, servers)
-    physics.stop()
-    servers.stop()
+    with served_twin("harness", servo, config.harness.link.port) as (endpoint, servers):
+        yield Bench(config, servo, endpoint, servers)
 
 
 @pytest.fixture

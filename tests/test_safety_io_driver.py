@@ -1,7 +1,6 @@
 """The safety I/O driver against its twin over real Modbus TCP (coils, discrete inputs) on loopback."""
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 
@@ -13,9 +12,8 @@ from drivers.safety_io import ModbusSafetyIo
 from drivers.safety_io.modbus_io import IMPLAUSIBLE_FOR_S
 from rig.config import RigConfig, parse_config
 from rig.sim.modbus_twin import TwinEndpoint, TwinServerThread
-from rig.sim.runner import PhysicsThread
 from rig.sim.safety_io import SafetyIoModel
-from tests.conftest import free_port
+from tests.conftest import free_port, served_twin
 
 
 def poll_until(predicate, timeout_s: float, period_s: float = 0.005) -> float:
@@ -39,21 +37,8 @@ class Bench:
 def bench():
     config = parse_config(f"[safety_io]\npoll_hz = 25\n[safety_io.link]\nport = {free_port()}\ntimeout_s = 0.02\n")
     module = SafetyIoModel(config.safety_io)
-    lock = threading.Lock()
-    endpoint = TwinEndpoint("safety_io", module, "127.0.0.1", config.safety_io.link.port, 1, lock,
-                            address_span=(0, 0))
-    servers = TwinServerThread([endpoint])
-
-    def step(now_s: float, dt_s: float) -> None:
-        with lock:
-            module.step(now_s, dt_s)
-
-    physics = PhysicsThread(1000.0, step)
-    servers.start()
-    physics.start()
-    yield Bench(config, module, endpoint, servers)
-    physics.stop()
-    servers.stop()
+    with served_twin("safety_io", module, config.safety_io.link.port, address_span=(0, 0)) as (endpoint, servers):
+        yield Bench(config, module, endpoint, servers)
 
 
 @pytest.fixture
