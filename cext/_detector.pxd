@@ -25,6 +25,7 @@ cdef class GaitDetector:
     # parameters
     cdef double thr, delay, bw, hs_frac, hs_min, contact_n, max_ds, side_margin, revert_s
     cdef double min_step_frac, load_alpha, settle_m, turn_m, lead_tol_m, tail_n
+    cdef double cross_m, max_width
     cdef int hs_k, to_k, guard_n, fitmax_n, fitmin_n, skip_n, boot_n, settle_n, hold_n
     # history ring
     cdef double rt[RING]
@@ -48,7 +49,7 @@ cdef class GaitDetector:
     cdef int hs_valid[2]
     # stance-foot line fit (sliding sums over ring samples [f_lo, f_hi))
     cdef long f_lo, f_hi
-    cdef double f_t0, s_n, s_t, s_tt, s_x, s_tx, s_y, s_ty
+    cdef double f_t0, s_n, s_t, s_tt, s_x, s_tx, s_y
     # double support
     cdef double ds_ax, ds_bx, ds_ay, ds_by, ds_t0, t_hs, ds_ys, ds_xmax
     cdef long ds_start
@@ -73,9 +74,10 @@ cdef class GaitDetector:
     cdef bint hs_candidate(self, double t, double* line, int s) noexcept nogil
     cdef void step_single(self, double t) noexcept nogil
     cdef double hs_crossing(self, double* line, int s, long* at) noexcept nogil
-    cdef void heel_strike(self, double t, double* line, int o, int s) noexcept nogil
+    cdef void heel_strike(self, double t, double t_hs, long k, double* line, int o, int s) noexcept nogil
     cdef void learn_step_time(self, double t_hs) noexcept nogil
     cdef void learn_stance(self, double* line, int o, int s) noexcept nogil
+    cdef bint possible_offset(self, double ly, int s) noexcept nogil
     cdef double lat_force(self, long k) noexcept nogil
     cdef void settle_lead(self, double yo) noexcept nogil
     cdef void step_double(self, double t, double fz) noexcept nogil

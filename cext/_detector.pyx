@@ -14,8 +14,8 @@ from cext._filters cimport SosBank
 cdef class GaitDetector:
     """Heel strike / toe off per side from Fz and the COP of one plate under both feet.
 
-    Single support: the stance foot's COP is fitted by a line (least squares over the last
-    `fit_max_s`, ending `fit_guard_s` ago) and extrapolated; the other foot's force is the
+    Single support: the stance foot's COP is fitted (x by a least-squares line, y by its mean,
+    over the last `fit_max_s`, ending `fit_guard_s` ago) and extrapolated; the other foot's force is the
     moment of the COP's departure from it over the expected landing offset. A heel strike is
     that force holding above max(`hs_confirm_min_n`, `hs_confirm_frac` x the deck load) for
     `hs_confirm_samples`, at least `min_step_frac` x the running step time after the last
@@ -49,7 +49,7 @@ cdef class GaitDetector:
                   double side_margin_m=0.01, double revert_s=0.3, double min_step_frac=0.4,
                   double load_tau_s=2.0, double settle_s=0.03, double settle_m=0.001,
                   double turn_m=0.005, double lead_tol_m=0.03, double tail_frac=1.5,
-                  double settle_hold_s=0.045):
+                  double settle_hold_s=0.045, double cross_m=0.05, double max_width_m=0.5):
         self.thr, self.delay, self.bw = threshold_n, delay_s, body_weight_n
         self.hs_frac, self.hs_min = hs_confirm_frac, hs_confirm_min_n
         self.hs_k, self.to_k = hs_confirm_samples, to_confirm_samples
@@ -65,6 +65,7 @@ cdef class GaitDetector:
         self.settle_m, self.turn_m, self.lead_tol_m = settle_m, turn_m, lead_tol_m
         self.tail_n = tail_frac * threshold_n
         self.hold_n = <int> (settle_hold_s * fs_hz + 0.5)
+        self.cross_m, self.max_width = cross_m, max_width_m
         self.load_alpha = 1.0 / (load_tau_s * fs_hz)
         self.n = 0
         self.ev_n = 0
@@ -134,20 +135,18 @@ cdef class GaitDetector:
         self.f_hi = start
         self.f_t0 = 0.0
         self.s_n = self.s_t = self.s_tt = 0.0
-        self.s_x = self.s_tx = self.s_y = self.s_ty = 0.0
+        self.s_x = self.s_tx = self.s_y = 0.0
 
     cdef void fit_add(self, long k, double sign) noexcept nogil:
         cdef int i = k & MASK
         cdef double tau = self.rt[i] - self.f_t0
         cdef double x = self.rx[i]
-        cdef double y = self.ry[i]
         self.s_n += sign
         self.s_t += sign * tau
         self.s_tt += sign * tau * tau
         self.s_x += sign * x
         self.s_tx += sign * tau * x
-        self.s_y += sign * y
-        self.s_ty += sign * tau * y
+        self.s_y += sign * self.ry[i]
 
     cdef void fit_advance(self, long hi) noexcept nogil:
         while self.f_hi < hi:
@@ -158,22 +157,22 @@ cdef class GaitDetector:
             self.f_lo += 1
 
     cdef void fit_line(self, double* line) noexcept nogil:
-        """line = (ax, bx, ay, by): x = ax + bx * (t - f_t0)."""
+        """line = (ax, bx, ay, 0): x = ax + bx * (t - f_t0), y = ay.
+
+        The belt carries the stance foot backwards, so x is a line; nothing carries it
+        sideways, so y is its mean: a lateral slope would only fit the tail of the COP's
+        move across after a toe off (or a stance wobble) and, extrapolated, look like a
+        landing on the other side.
+        """
         cdef double n = self.s_n
         cdef double den = n * self.s_tt - self.s_t * self.s_t
-        cdef double bx, by
-        if den <= 0.0:
-            line[0] = self.s_x / n
-            line[1] = 0.0
-            line[2] = self.s_y / n
-            line[3] = 0.0
-            return
-        bx = (n * self.s_tx - self.s_t * self.s_x) / den
-        by = (n * self.s_ty - self.s_t * self.s_y) / den
+        cdef double bx = 0.0
+        if den > 0.0:
+            bx = (n * self.s_tx - self.s_t * self.s_x) / den
         line[0] = (self.s_x - bx * self.s_t) / n
         line[1] = bx
-        line[2] = (self.s_y - by * self.s_t) / n
-        line[3] = by
+        line[2] = self.s_y / n
+        line[3] = 0.0
 
     # ---- per sample
     cdef void step(self, double t, double fz, double cx, double cy) noexcept nogil:
@@ -281,7 +280,8 @@ cdef class GaitDetector:
         cdef int o = self.side
         cdef int s = 1 - o
         cdef double line[4]
-        cdef double ym
+        cdef double ym, t_hs
+        cdef long k
         if not self.frozen:
             self.fit_advance(self.n - self.guard_n)
         if self.s_n < self.fitmin_n:
@@ -293,12 +293,15 @@ cdef class GaitDetector:
             self.above = 0
         if self.above < self.hs_k:
             return
-        # heel strike confirmed; the stance foot's side from where it stands
+        # heel strike confirmed: timed with the offset that confirmed it (should the side
+        # change below, the other side's offset points the other way)
+        t_hs = self.hs_crossing(line, s, &k)
+        # the stance foot's side from where it stands
         ym = line[2] + line[3] * (self.rt[(self.f_hi - 1) & MASK] - self.f_t0)
         if fabs(ym - self.mid) > self.side_margin:
             o = LEFT if ym > self.mid else RIGHT
             s = 1 - o
-        self.heel_strike(t, line, o, s)
+        self.heel_strike(t, t_hs, k, line, o, s)
 
     cdef double hs_crossing(self, double* line, int s, long* at) noexcept nogil:
         """Scan back to where foot s's force crossed the threshold: its time, index in at."""
@@ -319,9 +322,9 @@ cdef class GaitDetector:
                 self.rt[k & MASK] - self.rt[(k - 1) & MASK])
         return self.rt[k & MASK]
 
-    cdef void heel_strike(self, double t, double* line, int o, int s) noexcept nogil:
-        cdef long k
-        cdef double t_hs = self.hs_crossing(line, s, &k)
+    cdef void heel_strike(self, double t, double t_hs, long k, double* line, int o,
+                          int s) noexcept nogil:
+        """Foot s landed at t_hs (ring index k) beside o: emit, learn, enter double support."""
         self.emit(t_hs - self.delay, HEEL_STRIKE, s, t)
         self.learn_stance(line, o, s)
         self.learn_step_time(t_hs)
@@ -366,7 +369,7 @@ cdef class GaitDetector:
             lx = line[0] + line[1] * (self.hs_time[o] - self.f_t0) - self.hs_px[o]
             ly = line[2] + line[3] * (self.hs_time[o] - self.f_t0) - self.hs_py[o]
             d = sqrt(lx * lx + ly * ly)
-            if 0.05 < d < 1.5:
+            if 0.05 < d < 1.5 and self.possible_offset(ly, o):
                 if self.have_r[o]:
                     self.rx_p[o] += 0.3 * (lx - self.rx_p[o])
                     self.ry_p[o] += 0.3 * (ly - self.ry_p[o])
@@ -374,6 +377,14 @@ cdef class GaitDetector:
                     self.rx_p[o] = lx
                     self.ry_p[o] = ly
                     self.have_r[o] = 1
+
+    cdef bint possible_offset(self, double ly, int s) noexcept nogil:
+        """A landing offset a person can take: foot s lands on its own side of the other
+        (a crossed step by at most `cross_m`) and less than `max_width_m` beside it. Standing
+        and shifting weight before walking starts must not teach the detector otherwise."""
+        if s == RIGHT:
+            ly = -ly
+        return -self.cross_m < ly < self.max_width
 
     cdef double lat_force(self, long k) noexcept nogil:
         cdef int i = k & MASK

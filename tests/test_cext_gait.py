@@ -49,7 +49,7 @@ class ReferenceDetector:
 
     def fit_reset(self, start):
         self.f_lo = self.f_hi = start
-        self.f_t0 = self.s_n = self.s_t = self.s_tt = self.s_x = self.s_tx = self.s_y = self.s_ty = 0.0
+        self.f_t0 = self.s_n = self.s_t = self.s_tt = self.s_x = self.s_tx = self.s_y = 0.0
 
     def fit_add(self, k, sign):
         i = k & MASK
@@ -61,7 +61,6 @@ class ReferenceDetector:
         self.s_x += sign * x
         self.s_tx += sign * tau * x
         self.s_y += sign * y
-        self.s_ty += sign * tau * y
 
     def fit_advance(self, hi):
         while self.f_hi < hi:
@@ -74,11 +73,8 @@ class ReferenceDetector:
     def fit_line(self):
         n = self.s_n
         den = n * self.s_tt - self.s_t * self.s_t
-        if den <= 0.0:
-            return [self.s_x / n, 0.0, self.s_y / n, 0.0]
-        bx = (n * self.s_tx - self.s_t * self.s_x) / den
-        by = (n * self.s_ty - self.s_t * self.s_y) / den
-        return [(self.s_x - bx * self.s_t) / n, bx, (self.s_y - by * self.s_t) / n, by]
+        bx = (n * self.s_tx - self.s_t * self.s_x) / den if den > 0.0 else 0.0
+        return [(self.s_x - bx * self.s_t) / n, bx, self.s_y / n, 0.0]
 
     def step(self, t, fz, cx, cy):
         i = self.n & MASK
@@ -162,11 +158,12 @@ class ReferenceDetector:
         self.above = self.above + 1 if self.hs_candidate(t, line, s) else 0
         if self.above < self.hs_k:
             return
+        t_hs, k = self.hs_crossing(line, s)
         ym = line[2] + line[3] * (self.rt[(self.f_hi - 1) & MASK] - self.f_t0)
         if abs(ym - self.mid) > self.side_margin:
             o = LEFT if ym > self.mid else RIGHT
             s = 1 - o
-        self.heel_strike(t, line, o, s)
+        self.heel_strike(t, t_hs, k, line, o, s)
 
     def hs_crossing(self, line, s):
         k, lo = self.n - 1, max(self.f_hi, self.n - RING + 1)
@@ -182,8 +179,7 @@ class ReferenceDetector:
                 self.rt[k & MASK] - self.rt[(k - 1) & MASK]), k
         return self.rt[k & MASK], k
 
-    def heel_strike(self, t, line, o, s):
-        t_hs, k = self.hs_crossing(line, s)
+    def heel_strike(self, t, t_hs, k, line, o, s):
         self.emit(t_hs - self.delay, 0, s, t)
         self.learn_stance(line, o, s)
         self.learn_step_time(t_hs)
@@ -219,7 +215,7 @@ class ReferenceDetector:
         if self.hs_valid[o]:
             lx = line[0] + line[1] * (self.hs_time[o] - self.f_t0) - self.hs_px[o]
             ly = line[2] + line[3] * (self.hs_time[o] - self.f_t0) - self.hs_py[o]
-            if 0.05 < math.sqrt(lx * lx + ly * ly) < 1.5:
+            if 0.05 < math.sqrt(lx * lx + ly * ly) < 1.5 and -0.05 < (ly if o == LEFT else -ly) < 0.5:
                 if self.have_r[o]:
                     self.rx_p[o] += 0.3 * (lx - self.rx_p[o])
                     self.ry_p[o] += 0.3 * (ly - self.ry_p[o])
@@ -386,3 +382,4 @@ def test_toe_off_recovered_when_single_support_is_found_late():
     assert (kind, side) == (1, RIGHT)
     assert t_s == pytest.approx(0.55 - 20.0 * 0.15 / 700.0, abs=1e-3)
     assert t_s < detected_at < 0.7
+

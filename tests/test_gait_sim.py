@@ -10,6 +10,8 @@ from cext.gaitfigures import GaitFigures
 @pytest.mark.parametrize("cond", [
     Condition("1.0 m/s, 30 %", speed_mps=1.0, unloading=0.3),
     Condition("paretic left, 0.5 m/s, 50 %", speed_mps=0.5, unloading=0.5, paretic_side="left"),
+    # very slow: the COP barely moves forward, the lateral transfer is slow and long
+    Condition("0.2 m/s, 30 %", speed_mps=0.2, unloading=0.3),
 ])
 def test_events_on_simulated_walking(cond):
     result = run_condition(cond, seconds=25.0)
@@ -19,6 +21,16 @@ def test_events_on_simulated_walking(cond):
     assert to["recall_pct"] >= 95 and to["precision_pct"] >= 95
     assert hs["abs_err_median_ms"] < 4 and hs["abs_err_p95_ms"] < 10
     assert to["abs_err_median_ms"] < 12 and to["abs_err_p95_ms"] < 40
+
+
+def test_every_event_is_timed_before_it_is_known():
+    """No event is placed in the future or far in the past (a bad interpolation once put a
+    heel strike at t = 4223 s, and the step it taught blocked the next ones)."""
+    rows, _, weight_n = walk(Condition("slow", speed_mps=0.2, unloading=0.3), 25.0)
+    events = detect(add_sensor_noise(rows, seed=1), weight_n)
+    gait = [e for e in events if e.event != "step"]
+    assert len(gait) > 20
+    assert all(e.detected_at_s - 1.5 < e.t_s < e.detected_at_s for e in gait)
 
 
 def test_noise_is_like_the_recordings():
