@@ -8,6 +8,7 @@ config names (the simulated rig is reached the same way, through its endpoints).
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 from rig.clock import Clock
 from rig.commands import Detach, Stop
@@ -91,10 +92,12 @@ class RigApp:
         settled = snap.state in SETTLED_STATES and at_rest
         return settled or snap.t_s > self._stop_deadline_s
 
-    def run(self) -> int:
-        """Run until done; return the process exit code (0 clean, 1 script failed or faulted)."""
+    def run(self, after_tick: Callable[[float, float], None] | None = None) -> int:
+        """Run until done; return the process exit code (0 clean, 1 script failed or faulted).
+
+        `after_tick(now_s, slack_s)` runs after every tick (rig/services.py)."""
         try:
-            self.loop.run(self.tick, self.should_stop)
+            self.loop.run(self.tick, self.should_stop, after_tick)
         finally:
             self.leave_safe()
         failure = self.script.failure if self.script else ""

@@ -80,6 +80,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rig.clock import MonotonicClock
     from rig.console import StatusPrinter, fault_report, status_line
     from rig.script import load_script
+    from rig.sdnotify import Notifier
+    from rig.services import LoopServices
     from rig.simproc import SimStartError, sim_process
 
     config = _load(args.config)
@@ -110,7 +112,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"rig '{config.name}' running{' script ' + args.script if args.script else ''}; Ctrl-C stops the belt")
             printer.start()
             try:
-                code = app.run()
+                with LoopServices(config.loop, Notifier.from_env()) as services:
+                    code = app.run(services.after_tick)
             finally:
                 printer.stop()
                 devices.close()
@@ -127,10 +130,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _recorder(args: argparse.Namespace, config):
     if not getattr(args, "record", None):
         return None
-    from rig.recorder import Recorder
-    recorder = Recorder(args.record)
-    recorder.start()
-    return recorder
+    from rig.recorder import SessionRecorder
+    return SessionRecorder(args.record).start()
 
 
 def _print_end(app, start_s: float) -> None:

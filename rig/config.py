@@ -131,7 +131,8 @@ class HarnessConfig:
     max_velocity_mps: float = opt(1.2, gt=0.0, max=2.0, doc="winch velocity limit of the drive (a fall catch hauls in this fast)")
     travel_min_m: float = opt(-0.30, min=-5.0, max=5.0, doc="lowest allowed cable position")
     travel_max_m: float = opt(0.60, min=-5.0, max=5.0, doc="highest allowed cable position")
-    poll_hz: float = opt(200.0, min=1.0, max=1000.0, doc="how often the drive is read")
+    poll_hz: float = opt(100.0, min=1.0, max=1000.0,
+                         doc="how often the drive is read (its status is four Modbus reads; the force loop itself runs on the 1 kHz line load cell)")
     comm_timeout_s: float = opt(0.05, min=0.01, max=10.0,
                                 doc="the drive's own comm-loss watchdog (set at commissioning): it faults and "
                                     "its brake holds if the controller is silent this long")
@@ -184,6 +185,8 @@ class LoopConfig:
     rate_hz: float = opt(200.0, min=10.0, max=1000.0, doc="tick rate")
     overrun_fault_count: int = opt(20, min=1, max=1000, doc="consecutive overruns that raise fault 601 (20 at 200 Hz: the loop 100 ms behind)")
     status_period_s: float = opt(1.0, gt=0.0, max=60.0, doc="console status line period (rig run)")
+    realtime_priority: int = opt(50, min=0, max=99, doc="SCHED_FIFO priority asked for the loop thread (0: ordinary scheduling); without permission the loop runs on with a warning")
+    lock_memory: bool = opt(True, doc="lock the process's memory (mlockall) so the loop never waits on a page fault")
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,9 @@ class FixedRateLoop:
         self._count = 0
         self._last_start: float | None = None
 
-    def run(self, tick: Callable[[float, int], None], should_stop: Callable[[], bool]) -> None:
+    def run(self, tick: Callable[[float, int], None], should_stop: Callable[[], bool],
+            after_tick: Callable[[float, float], None] | None = None) -> None:
+        """Tick until should_stop(); after_tick(now_s, slack_s) gets each tick's spare time."""
         deadline = self.clock.now()
         while not should_stop():
             self.clock.sleep_until(deadline)
@@ -57,6 +59,9 @@ class FixedRateLoop:
             tick(start, self.overrun_streak)
             self.ticks += 1
             deadline = self._next_deadline(deadline + self.period_s)
+            if after_tick is not None:
+                now = self.clock.now()
+                after_tick(now, deadline - now)
 
     def _record_period(self, start: float) -> None:
         if self._last_start is not None:
