@@ -38,6 +38,7 @@ class DeviceReading(Generic[T]):
 
     name: str
     every_ticks: int
+    phase: int = 0  # read on ticks where tick % every_ticks == phase (spreads the devices' reads)
     value: T | None = None
     error: DeviceError | None = None
     last_good_s: float | None = None
@@ -85,9 +86,10 @@ class RigDevices:
         every = {name: max(1, round(rate / hz)) for name, hz in (
             ("belt", self.config.belt.poll_hz), ("harness", self.config.harness.poll_hz),
             ("safety_io", self.config.safety_io.poll_hz))}
-        self.belt = DeviceReading("belt drive", every["belt"])
-        self.harness = DeviceReading("harness drive", every["harness"])
-        self.safety_io = DeviceReading("safety module", every["safety_io"])
+        # the harness status (four reads) on other ticks than the safety inputs and the belt
+        self.safety_io = DeviceReading("safety module", every["safety_io"], 0)
+        self.harness = DeviceReading("harness drive", every["harness"], 1 % every["harness"])
+        self.belt = DeviceReading("belt drive", every["belt"], 2 % every["belt"])
 
     # --- start and end ---------------------------------------------------------------------
     def connect(self) -> list[DeviceError]:
@@ -116,7 +118,7 @@ class RigDevices:
         for reading, read in ((self.safety_io, self.safety_module.read_inputs),
                               (self.belt, self.belt_drive.read_status),
                               (self.harness, self.harness_drive.read_status)):
-            if tick % reading.every_ticks == 0:
+            if tick % reading.every_ticks == reading.phase:
                 reading.record(now_s, read)
         self.loadcell_faults = tuple(self.loadcells.active_faults(now_s))
         return self.loadcells.drain()

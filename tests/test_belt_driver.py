@@ -165,3 +165,21 @@ def test_stop_ramps_at_the_deceleration_written(drive, sim):
     drive.stop()
     took = poll_until(lambda: sim.vfd.state.output_hz == 0.0, timeout_s=3, period_s=0.001)
     assert 0.5 * 0.8 <= took <= 0.5 + 0.15  # 1.5 m/s at 3 m/s^2
+
+
+def test_a_start_is_one_request_and_a_speed_change_writes_only_the_frequency(drive, sim, rig_config):
+    regs = rig_config.belt.registers
+    sent = lambda: drive.health.transactions  # noqa: E731
+    before = sent()
+    drive.set_speed(0.5)
+    assert sent() - before == 1  # control word and frequency together (adjacent in the map)
+    centi_hz = lambda mps: round(mps / rig_config.belt.mps_per_hz * 100)  # noqa: E731
+    assert sim.vfd.read(regs.frequency_command, 1) == [centi_hz(0.5)]
+    assert sim.vfd.state.run_command and not sim.vfd.state.reverse
+    drive.set_speed(0.6)
+    assert sent() - before == 2  # still running forward: the frequency alone
+    assert sim.vfd.read(regs.frequency_command, 1) == [centi_hz(0.6)]
+    drive.set_speed(0.6)
+    assert sent() - before == 2  # unchanged: nothing sent
+    drive.set_speed(0.0)
+    assert sent() - before == 3

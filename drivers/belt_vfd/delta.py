@@ -107,11 +107,19 @@ class DeltaVfd:
         self._decel_centi_s = centi_s
 
     def _command(self, centi_hz: int, control: int) -> None:
-        if self._last_command == (centi_hz, control):
+        """Write what changed: the frequency alone during a ramp, else both in one request
+        when the map has them adjacent (control word first, as the Delta map does)."""
+        last, r = self._last_command, self.regs
+        if last == (centi_hz, control):
             return
-        self._last_command = None  # unknown until both writes succeed
-        self.link.write_register(self.regs.frequency_command, centi_hz)
-        self.link.write_register(self.regs.control, control)
+        self._last_command = None  # unknown until the writes succeed
+        if last is not None and last[1] == control:
+            self.link.write_register(r.frequency_command, centi_hz)
+        elif r.frequency_command == r.control + 1:
+            self.link.write_registers(r.control, [control, centi_hz])
+        else:
+            self.link.write_register(r.frequency_command, centi_hz)
+            self.link.write_register(r.control, control)
         self._last_command = (centi_hz, control)
 
     def reset_fault(self) -> None:
