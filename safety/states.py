@@ -42,6 +42,7 @@ STATES = ("boot", "selftest", "idle", "attached", "unloading", "ready", "walking
           "stopping", "detaching", "fault_stop", "faulted", "estop")
 FAULT_STATES = ("fault_stop", "faulted", "estop")
 LATCHED_STATES = ("faulted", "estop")
+SUPPORTING_STATES = ("unloading", "ready", "walking", "paused", "stopping")  # support at its target
 
 INTERNAL_ERROR = 603
 SELFTEST_FAILED = 605
@@ -121,6 +122,7 @@ class RigMachine:
         self._busy = False
         self._refusal = ""
         self._selftest_passed = False
+        self._supported_at_trip = False  # the patient was on the line when the rig tripped
         self.latch = FaultLatch()
         self.last_inputs: MachineInputs | None = None
         self.last_change: StateChange | None = None
@@ -145,7 +147,7 @@ class RigMachine:
         add("resume", "paused", "walking", conditions=walk_guards)
         add("stop", ["walking", "paused"], "stopping")
         add("detach", ["ready", "attached"], "detaching")
-        for dest, route in (("unloading", [self._harness_loaded]), ("selftest", [self._never_passed]),
+        for dest, route in (("unloading", [self._patient_on_line]), ("selftest", [self._never_passed]),
                             ("idle", [])):
             add("acknowledge", list(LATCHED_STATES), dest, conditions=ack_guards + route,
                 before=self._clear_latch)
@@ -344,8 +346,12 @@ class RigMachine:
             "the rig's self-test has not passed since the rig started. Restart the rig.")
 
     # routing conditions of acknowledge: they choose the destination and refuse nothing
-    def _harness_loaded(self, _event: Any) -> bool:
-        return self._inputs().harness_loaded
+    def _patient_on_line(self, _event: Any) -> bool:
+        """Supported when the rig tripped, or the line is loaded now: the support comes back.
+
+        A patient who stood up tall while the brake held may leave the line slack for a moment;
+        that must not send the rig to idle (slack line) with the patient still clipped on."""
+        return self._supported_at_trip or self._inputs().harness_loaded
 
     def _never_passed(self, _event: Any) -> bool:
         return not self._selftest_passed
@@ -362,6 +368,10 @@ class RigMachine:
         change = StateChange(self._now(), event.transition.source, event.transition.dest,
                              event.event.name)
         self.last_change = change
+        if change.dest in FAULT_STATES and change.source not in FAULT_STATES:
+            self._supported_at_trip = change.source in SUPPORTING_STATES
+        elif change.source in LATCHED_STATES and change.dest not in FAULT_STATES:
+            self._supported_at_trip = False
         log.info("state %s -> %s (%s)", change.source, change.dest, change.event)
         if self._on_change is not None:
             self._on_change(change)

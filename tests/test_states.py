@@ -114,7 +114,7 @@ def test_a_tick_with_healthy_inputs_never_leaves_a_resting_state_by_itself(state
     ("paused", lambda m: m.stop(), "stopping"),
     ("ready", lambda m: m.detach(), "detaching"),
     ("attached", lambda m: m.detach(), "detaching"),
-    ("faulted", lambda m: m.acknowledge(), "idle"),
+    ("faulted", lambda m: m.acknowledge(), "unloading"),  # tripped while walking: support comes back
     ("estop", lambda m: m.acknowledge(), "idle"),
 ])
 def test_each_command_makes_its_transition(state: str, command: Callable[[RigMachine], str], after: str):
@@ -131,6 +131,22 @@ def test_acknowledge_with_the_patient_on_the_line_resumes_unloading(state: str):
     assert m.acknowledge() == ""
     assert m.state == "unloading" and m.harness_mode == "track"
     assert not m.latch.latched
+
+
+def test_acknowledge_after_a_trip_while_walking_restores_support_even_if_the_line_is_slack_now():
+    m = drive_to("faulted")  # tripped while walking
+    tick(m, harness_loaded=False)  # the patient stood up tall, the held line went slack
+    assert m.acknowledge() == ""
+    assert m.state == "unloading" and m.harness_mode == "track"
+
+
+def test_acknowledge_after_a_trip_in_idle_returns_to_idle():
+    m = drive_to("idle")
+    tick(m, conditions={STOP_FAULT: "x"})
+    tick(m)
+    assert m.state == "faulted"
+    assert m.acknowledge() == ""
+    assert m.state == "idle"
 
 
 def test_acknowledge_before_the_selftest_passed_returns_to_selftest():
@@ -321,7 +337,7 @@ def test_a_released_estop_alone_re_arms_nothing():
         assert command(m) != ""
     assert m.state == "estop"
     assert m.acknowledge() == ""
-    assert m.state == "idle" and not m.latch.latched
+    assert m.state == "unloading" and not m.latch.latched  # tripped while walking: support back
 
 
 def test_faulted_stays_faulted_until_acknowledged():
@@ -330,7 +346,7 @@ def test_faulted_stays_faulted_until_acknowledged():
         tick(m)
     assert m.state == "faulted" and m.belt_stop == "hold_zero" and m.harness_mode == "hold"
     assert m.acknowledge() == ""
-    assert m.state == "idle"
+    assert m.state == "unloading"  # tripped while walking: the support comes back
 
 
 def test_a_new_fast_stop_fault_during_a_normal_stop_makes_it_fast():

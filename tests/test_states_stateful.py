@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from safety.faults import CATALOGUE
-from safety.states import FAULT_STATES, LATCHED_STATES, MachineInputs, RigMachine, is_severe
+from safety.states import FAULT_STATES, LATCHED_STATES, MachineInputs, RigMachine, StateChange, is_severe
 
 EXAMPLES = int(os.environ.get("RIG_STATEFUL_EXAMPLES", "500"))
 CODES = sorted(set(CATALOGUE) | {999})  # 999: a code the catalogue does not know
@@ -79,7 +79,8 @@ class RigSequences(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.now_s = 0.0
-        self.m = RigMachine(lambda: self.now_s)
+        self.m = RigMachine(lambda: self.now_s, self.on_change)
+        self.supported_at_trip = False  # the model's own record: was the patient on the line?
         self.flags = {name: False for name in FLAGS}
         self.flags.update(harness_attached=True, pretensioned=True, unloading_on_target=True,
                           belt_at_rest=True, line_slack=True)
@@ -200,9 +201,14 @@ class RigSequences(RuleBasedStateMachine):
         clearable = {c for c in latched if not is_severe(c) and c not in holding}
         assert set(self.m.latch.active) == latched - clearable
 
+    def on_change(self, change: StateChange) -> None:
+        if change.dest in FAULT_STATES and change.source not in FAULT_STATES:
+            self.supported_at_trip = change.source in ("unloading", "ready", "walking", "paused", "stopping")
+
     def ack_destination(self) -> str:
+        """Support comes back if the patient was supported at the trip or loads the line now."""
         i = self.m.last_inputs
-        if i is not None and i.harness_loaded:
+        if self.supported_at_trip or (i is not None and i.harness_loaded):
             return "unloading"
         return "idle" if self.selftest_passed else "selftest"
 
