@@ -1,27 +1,50 @@
-"""`rig bench loop`: the supervisor loop on the simulated rig, timed on the monotonic clock.
+"""`rig bench loop [--seconds S] [--json]`: the full rig in real time, timed on the monotonic clock.
 
-Starts the simulated rig (its own process, like a real rig's devices), walks the belt at
-1.0 m/s and runs the full controller loop for --seconds, then reports the loop's period error,
-overruns, the controller process's CPU share and memory. With --json the last line printed is
-one JSON object (keys kept stable for later issues).
+Starts the simulated rig in its own process (as a real rig's devices are), connects every real
+driver (belt VFD, harness servo, safety I/O over Modbus TCP, the load-cell stream over its pty),
+turns the session recording writer on, and runs the complete supervisor loop through a session:
+attach, unload to 30 %, walk at 1.0 m/s for --seconds, stop, detach. The loop runs under the
+same real-time services as `rig run` (rig/services.py). It reports the loop's period error
+p50 / p99 / max, overruns and the longest, the controller process's CPU share of one core and
+RSS over the whole session, the scheduling policy the loop ran under (read back from the
+kernel), and the recorder's written / dropped counts. With --json the last line is one JSON
+object.
 """
 from __future__ import annotations
 
 import json
-import os
-import urllib.request
 import resource
+import tempfile
 import time
+import urllib.request
+from pathlib import Path
 from typing import Any
 
-from drivers.belt_vfd import DeltaVfd
-from rig.app import RigApp
+from rig.app import RigApp, build_devices
 from rig.clock import MonotonicClock
-from rig.commands import Start
 from rig.config import load_config
+from rig.realtime import describe_policy
+from rig.recorder import SessionRecorder
+from rig.script import parse_script
+from rig.sdnotify import Notifier
+from rig.services import LoopServices
 from rig.simproc import sim_process
 
-WALK_SPEED_MPS = 1.0
+SESSION = """
+[[step]]
+do = "attach"
+[[step]]
+do = "unload"
+percent = 30
+[[step]]
+do = "walk"
+speed_mps = 1.0
+hold_s = {seconds}
+[[step]]
+do = "stop"
+[[step]]
+do = "detach"
+"""
 
 
 def rss_mb() -> float:
@@ -38,11 +61,6 @@ def cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def sched_policy() -> str:
-    names = {os.SCHED_OTHER: "SCHED_OTHER", os.SCHED_FIFO: "SCHED_FIFO", os.SCHED_RR: "SCHED_RR"}
-    return names.get(os.sched_getscheduler(0), "other")
-
-
 def sim_physics(config) -> dict[str, Any]:
     """The simulated rig's own step count and overruns, from its control hook."""
     url = f"http://127.0.0.1:{config.sim.control_port}/state"
@@ -54,43 +72,68 @@ def sim_physics(config) -> dict[str, Any]:
     return {"sim_physics_steps": state["physics_steps"], "sim_physics_overruns": state["physics_overruns"]}
 
 
+class PolicySeen(LoopServices):
+    """LoopServices that also note the loop thread's policy once it is in force."""
+
+    policy = ""
+
+    def __enter__(self) -> "PolicySeen":
+        super().__enter__()
+        self.policy = str(describe_policy())
+        return self
+
+
 def measure(config_path: str, seconds: float) -> dict[str, Any]:
     config = load_config(config_path)
+    steps = parse_script(SESSION.format(seconds=seconds), config, "bench loop session")
+    recording = Path(tempfile.mkdtemp(prefix="rig-bench-loop-")) / "session.csv.gz"
     with sim_process(config, config_path):
-        belt = DeltaVfd(config.belt)
-        belt.connect()
-        app = RigApp(config, belt, MonotonicClock())
-        app.supervisor.submit(Start(WALK_SPEED_MPS))
+        clock = MonotonicClock()
+        devices = build_devices(config, clock)
+        failures = devices.connect()
+        if failures:
+            raise SystemExit(f"devices did not connect: {failures}")
+        recorder = SessionRecorder(recording).start()
+        app = RigApp(config, devices, clock, steps, recorder=recorder)
+        services = PolicySeen(config.loop, Notifier.from_env())
         wall0, cpu0 = time.monotonic(), cpu_s()
-        end = wall0 + seconds
-        app.loop.run(app.tick, lambda: time.monotonic() >= end)
+        try:
+            with services:
+                code = app.run(services.after_tick)
+        finally:
+            devices.close()
         wall, cpu = time.monotonic() - wall0, cpu_s() - cpu0
-        snap, stats = app.supervisor.snapshot, app.loop.stats()
-        physics = sim_physics(config) if config.sim.enabled else {}
-        app.request_stop()
-        app.loop.run(app.tick, app.should_stop)
-        belt.close()
+        physics = sim_physics(config)
+        rec = recorder.close()
+    stats, snap = app.loop.stats(), app.supervisor.snapshot
     return {
-        "seconds": round(wall, 2), "rate_hz": config.loop.rate_hz, "ticks": stats.ticks,
+        "seconds": round(wall, 2), "walk_seconds": seconds, "rate_hz": config.loop.rate_hz,
+        "ticks": stats.ticks,
         "period_err_p50_ms": round(stats.period_err_p50_ms, 4),
         "period_err_p99_ms": round(stats.period_err_p99_ms, 4),
         "period_err_max_ms": round(stats.period_err_max_ms, 4),
         "overruns": stats.overruns, "longest_overrun_periods": stats.longest_overrun_periods,
         "cpu_pct": round(100.0 * cpu / wall, 2), "rss_mb": round(rss_mb(), 1),
-        "sched_policy": sched_policy(), "state_while_running": snap.state,
-        "faults": [f.code for f in snap.faults], **physics,
+        "sched_policy": services.policy, "realtime": str(services.report),
+        "final_state": snap.state, "faults": [f.code for f in snap.faults],
+        "script": (app.script.failure or "finished") if app.script else "none", "exit_code": code,
+        "recorded_samples": rec.written, "recorder_dropped_samples": rec.dropped,
+        "recording": str(recording), **physics,
     }
 
 
 def main(args) -> int:
     result = measure(args.config, args.seconds)
-    print(f"loop at {result['rate_hz']:.0f} Hz for {result['seconds']} s ({result['ticks']} ticks, "
-          f"{result['sched_policy']}), belt walking at {WALK_SPEED_MPS} m/s")
+    print(f"loop at {result['rate_hz']:.0f} Hz for {result['seconds']} s ({result['ticks']} ticks; "
+          f"loop thread {result['sched_policy']}); session: attach, 30 %, walk 1.0 m/s for "
+          f"{result['walk_seconds']} s, stop, detach -> {result['final_state']}, script {result['script']}")
     print(f"period error p50 {result['period_err_p50_ms']} ms, p99 {result['period_err_p99_ms']} ms, "
-          f"max {result['period_err_max_ms']} ms; overruns {result['overruns']}")
-    print(f"controller CPU {result['cpu_pct']} % of one core, RSS {result['rss_mb']} MB")
+          f"max {result['period_err_max_ms']} ms; overruns {result['overruns']} "
+          f"(longest {result['longest_overrun_periods']} periods)")
+    print(f"controller CPU {result['cpu_pct']} % of one core, RSS {result['rss_mb']} MB; recorder wrote "
+          f"{result['recorded_samples']} samples, dropped {result['recorder_dropped_samples']}")
     if result.get("sim_physics_steps") is not None:
         print(f"simulated rig: {result['sim_physics_steps']} physics steps, {result['sim_physics_overruns']} overruns")
     if args.json:
         print(json.dumps(result))
-    return 0 if not result["faults"] else 1
+    return 0 if not result["faults"] and result["exit_code"] == 0 else 1

@@ -12,9 +12,23 @@ from rig.sim.lockstep import stack_config_text
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# These tests run the rig in real time beside its sim process on a shared test machine, which
+# can stall either process for tens of milliseconds. They test start-up, scripts and signals,
+# not timing (bench/loop.py does that), so staleness and overrun budgets are widened here.
+BUSY_MACHINE = {
+    "[loop]\n": "[loop]\noverrun_fault_count = 400\n",
+    "[loadcell_board]\n": "[loadcell_board]\nstale_after_s = 0.5\n",
+    "[sim]\n": ("[safety]\ncomm_lost_min_s = 1.0\n\n[safety_io]\nheartbeat_timeout_s = 1.0\n\n"
+                "[harness]\ncomm_timeout_s = 0.5\n\n[sim]\n"),
+}
+
+
 def write_config(tmp_path: Path, sim_enabled: bool = True) -> Path:
     path = tmp_path / "rig.toml"
     text = stack_config_text()
+    for section, widened in BUSY_MACHINE.items():
+        assert section in text, section
+        text = text.replace(section, widened, 1)
     if not sim_enabled:
         text = text.replace("enabled = true", "enabled = false")
     path.write_text(text)
@@ -95,4 +109,4 @@ def test_sigint_stops_the_belt_cleanly(tmp_path: Path):
         proc.kill()
     assert "SIGINT received: stopping the belt" in err
     final = [line for line in out.splitlines() if line.startswith("t=")][-1]
-    assert "belt  0.00 m/s" in final and (" idle " in final or " detaching " in final), final
+    assert "belt  0.00 m/s" in final and (" idle " in final or " detaching " in final), out[-3000:] + err[-3000:]
