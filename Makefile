@@ -33,8 +33,12 @@ $(SYSSTAMP): | $(PY)
 	fi
 	touch $@
 
+# every run is recorded under sessions/ (DESIGN.md 6); the simulated rig records its ground truth beside it
+RECORD ?= sessions/session-$(shell date +%Y%m%d-%H%M%S).csv.gz
+
 run: install
-	$(VENV)/bin/rig run --config $(CONFIG) $(if $(SCRIPT),--script $(SCRIPT))
+	@mkdir -p $(dir $(RECORD))
+	$(VENV)/bin/rig run --config $(CONFIG) $(if $(SCRIPT),--script $(SCRIPT)) --record $(RECORD)
 
 test: install
 	$(VENV)/bin/pytest -q

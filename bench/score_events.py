@@ -10,7 +10,6 @@ Truth covers the walking part only, so detections outside its span are not count
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import tempfile
@@ -18,60 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from rig import eventscore
 from rig.replay import read_recording, replay
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "gait"
-TOLERANCE_S = 0.1
-KINDS = ("heel_strike", "toe_off")
-
-
-def read_events(path: Path) -> list[tuple[float, str, str, float]]:
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return [(float(r["t_s"]), r["event"], r["side"], float(r.get("detected_at_s") or r["t_s"]))
-            for r in rows]
-
-
-def match(true_t: list[float], found: list[tuple[float, float]]) -> list[tuple[float, float, float]]:
-    """One-to-one pairs (true, t, detected_at), closest first, within the tolerance."""
-    pairs = sorted((abs(f[0] - t), i, j) for i, t in enumerate(true_t)
-                   for j, f in enumerate(found) if abs(f[0] - t) <= TOLERANCE_S)
-    used_t, used_f, out = set(), set(), []
-    for _, i, j in pairs:
-        if i not in used_t and j not in used_f:
-            used_t.add(i)
-            used_f.add(j)
-            out.append((true_t[i], found[j][0], found[j][1]))
-    return out
-
-
-def score(truth: list[tuple], events: list[tuple]) -> dict[str, dict[str, float]]:
-    lo = min(t for t, *_ in truth) - TOLERANCE_S
-    hi = max(t for t, *_ in truth) + TOLERANCE_S
-    events = [e for e in events if lo <= e[0] <= hi]
-    out = {}
-    for kind in KINDS:
-        n_true = n_found = 0
-        errors, latencies = [], []
-        for side in ("left", "right"):
-            true_t = [t for t, k, s, *_ in truth if k == kind and s == side]
-            found = [(t, d) for t, k, s, d in events if k == kind and s == side]
-            pairs = match(true_t, found)
-            n_true, n_found = n_true + len(true_t), n_found + len(found)
-            errors += [f - t for t, f, _ in pairs]
-            latencies += [d - t for t, _, d in pairs]
-        out[kind] = _figures(n_true, n_found, errors, latencies)
-    return out
-
-
-def _figures(n_true: int, n_found: int, errors: list[float], latencies: list[float]) -> dict[str, float]:
-    err = np.abs(errors) * 1e3 if errors else np.array([np.nan])
-    return {"recall_pct": 100.0 * len(errors) / max(n_true, 1),
-            "precision_pct": 100.0 * len(errors) / max(n_found, 1),
-            "abs_err_median_ms": float(np.median(err)), "abs_err_p95_ms": float(np.percentile(err, 95)),
-            "bias_ms": float(np.median(errors) * 1e3) if errors else float("nan"),
-            "latency_p95_ms": float(np.percentile(np.array(latencies) * 1e3, 95)) if latencies else float("nan"),
-            "n_true": n_true, "n_found": n_found}
+TOLERANCE_S = eventscore.TOLERANCE_S
+KINDS = eventscore.KINDS
+read_events, match, score = eventscore.read_events, eventscore.match, eventscore.score
 
 
 def cop_minimum_baseline(path: Path) -> list[tuple[float, str, str, float]]:

@@ -79,6 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rig.app import RigApp, build_devices
     from rig.clock import MonotonicClock
     from rig.console import StatusPrinter, fault_report, status_line
+    from rig.recorder import RecorderError
     from rig.script import load_script
     from rig.sdnotify import Notifier
     from rig.services import LoopServices
@@ -93,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("\n".join(["the session script was refused:"] + [f"  {i}" for i in exc.issues]), file=sys.stderr)
         return 1
     try:
-        with sim_process(config, args.config):
+        with sim_process(config, args.config, record=_sim_recording(args.record)):
             clock = MonotonicClock()
             devices = build_devices(config, clock)
             failures = devices.connect()
@@ -103,7 +104,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print("The rig did not start: every device must answer first.", file=sys.stderr)
                 devices.close()
                 return 1
-            recorder = _recorder(args, config)
+            try:
+                recorder = _recorder(args, config)
+            except RecorderError as exc:
+                print(f"the session cannot be recorded: {exc}", file=sys.stderr)
+                devices.close()
+                return 1
             app = RigApp(config, devices, clock, steps, recorder=recorder)
             _install_stop_signals(app.request_stop)
             start_s = app.clock.now()
@@ -118,13 +124,32 @@ def cmd_run(args: argparse.Namespace) -> int:
                 printer.stop()
                 devices.close()
                 if recorder is not None:
-                    stats = recorder.close()
-                    print(f"recording: {args.record} ({stats})")
-            _print_end(app, start_s)
-            return code
+                    print(f"recording: {args.record} ({recorder.close()})")
+        _print_end(app, start_s)
+        _print_replay_hint(args.record, config.sim.enabled)
+        return code
     except SimStartError as exc:
         print(f"the simulated rig did not start: {exc}", file=sys.stderr)
         return 1
+
+
+def _sim_recording(record: str | None) -> str | None:
+    """`session.csv.gz` -> `session.sim.csv.gz`: the simulated world's own recording and truth."""
+    if not record:
+        return None
+    for suffix in (".csv.gz", ".csv"):
+        if record.endswith(suffix):
+            return record[: -len(suffix)] + ".sim" + suffix
+    return record + ".sim.csv"
+
+
+def _print_replay_hint(record: str | None, sim: bool) -> None:
+    if not record:
+        return
+    from rig.sim.world_record import truth_path_for
+    events = record.split(".csv")[0] + ".events-replayed.csv"
+    truth = f" --truth {truth_path_for(_sim_recording(record))}" if sim else ""
+    print(f"replay it: rig replay {record} --events-out {events}{truth}")
 
 
 def _recorder(args: argparse.Namespace, config):

@@ -132,6 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("recording", type=Path, help="CSV or .csv.gz recording")
     parser.add_argument("--config", type=Path, default=None, help="rig config (TOML)")
     parser.add_argument("--events-out", type=Path, required=True, help="events CSV to write")
+    parser.add_argument("--truth", type=Path, default=None,
+                        help="ground-truth events (t_s,event,side) to score against, e.g. the simulated "
+                             "rig's NAME.truth.csv; its clock is lined up with the recording's first")
     args = parser.parse_args(argv)
     try:
         summary = replay(args.recording, args.events_out, load_params(args.config))
@@ -139,6 +142,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"rig replay: {exc}", file=sys.stderr)
         return 1
     print(format_summary(summary))
+    return _score_against(args.truth, args.events_out) if args.truth else 0
+
+
+def _score_against(truth_path: Path, events_path: Path) -> int:
+    from rig import eventscore
+    try:
+        truth, found = eventscore.read_events(truth_path), eventscore.read_events(events_path)
+        offset = eventscore.clock_offset(truth, found)
+    except (OSError, KeyError, ValueError) as exc:
+        print(f"rig replay: cannot score against {truth_path}: {exc}", file=sys.stderr)
+        return 1
+    print(f"truth clock + {offset:.4f} s = recording clock")
+    for kind, f in eventscore.score(eventscore.shifted(truth, offset), found).items():
+        print(f"{kind:12s} recall {f['recall_pct']:6.2f} %  precision {f['precision_pct']:6.2f} %  "
+              f"|error| median {f['abs_err_median_ms']:5.1f} ms p95 {f['abs_err_p95_ms']:5.1f} ms  "
+              f"latency p95 {f['latency_p95_ms']:5.1f} ms  ({f['n_true']} true, {f['n_found']} found)")
     return 0
 
 

@@ -49,13 +49,16 @@ def wait_until_up(config: RigConfig, proc: subprocess.Popen | None, timeout_s: f
 
 
 @contextlib.contextmanager
-def sim_process(config: RigConfig, config_path: str | Path) -> Iterator[subprocess.Popen | None]:
-    """Run `rig sim --config config_path` for the duration of the block, if the config asks."""
+def sim_process(config: RigConfig, config_path: str | Path,
+                record: str | Path | None = None) -> Iterator[subprocess.Popen | None]:
+    """Run `rig sim --config config_path` for the duration of the block, if the config asks;
+    with `record`, the sim writes its world stream there and its ground truth beside it."""
     if not config.sim.enabled:
         yield None
         return
+    extra = ["--record", str(record)] if record else []
     # own session: a Ctrl-C at the terminal reaches the controller, which stops the belt first
-    proc = subprocess.Popen([sys.executable, "-m", "rig", "sim", "--config", str(config_path), "--quiet"],
+    proc = subprocess.Popen([sys.executable, "-m", "rig", "sim", "--config", str(config_path), "--quiet", *extra],
                             start_new_session=True)
     try:
         wait_until_up(config, proc, READY_TIMEOUT_S)
@@ -63,7 +66,7 @@ def sim_process(config: RigConfig, config_path: str | Path) -> Iterator[subproce
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=5)
+            proc.wait(timeout=30)  # a recording sim writes its files on the way out
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

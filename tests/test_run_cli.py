@@ -110,3 +110,24 @@ def test_sigint_stops_the_belt_cleanly(tmp_path: Path):
     assert "SIGINT received: stopping the belt" in err
     final = [line for line in out.splitlines() if line.startswith("t=")][-1]
     assert "belt  0.00 m/s" in final and (" idle " in final or " detaching " in final), out[-3000:] + err[-3000:]
+
+
+def test_a_recorded_session_replays_with_the_sims_true_gait_events(tmp_path: Path):
+    config = write_config(tmp_path)
+    script = tmp_path / "walk.toml"
+    script.write_text(SESSION.format(speed=1.0, hold=12))
+    record = tmp_path / "session.csv.gz"
+    result = subprocess.run(rig("run", "--config", str(config), "--script", str(script), "--record", str(record)),
+                            cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    truth = tmp_path / "session.sim.truth.csv"
+    assert f"--truth {truth}" in result.stdout.splitlines()[-1]  # the hint printed for the operator
+    replayed = subprocess.run(rig("replay", str(record), "--events-out", str(tmp_path / "events.csv"),
+                                  "--truth", str(truth)), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert replayed.returncode == 0, replayed.stderr
+    scores = {line.split()[0]: line.split() for line in replayed.stdout.splitlines()
+              if line.startswith(("heel_strike", "toe_off"))}
+    for kind in ("heel_strike", "toe_off"):
+        words = scores[kind]
+        recall, precision = float(words[2]), float(words[5])
+        assert recall >= 85 and precision >= 85, replayed.stdout  # starts and stops included
