@@ -3,8 +3,14 @@
 Every fault the sim can inject, each while the patient walks at 1.0 m/s with 30 % unloading,
 through the real drivers over the real transports (rig/sim/lockstep.py: controller and world on
 one virtual clock). Per fault: the code raised, injection -> detection, injection -> belt command
-zero, belt stop time and distance (world truth), the lowest line force during the reaction
-against the target minus its tolerance, and the final state. Between rows the fault is cleared,
+zero, belt stop time and distance (world truth), the lowest line force during the reaction,
+how far the winch paid out, and the final state. The support rule depends on who holds the line:
+- "force": the controller keeps the winch powered, so the line force must stay above the
+  target minus its tolerance;
+- "brake": the hardware safety chain was opened (e-stop, key): both drives lose torque (STO) and
+  the winch's spring-applied brake holds the line. No controller can hold a force then; the rule
+  is that the winch never pays out (<= PAYOUT_LIMIT_M) and the line never goes slack;
+- "none": the patient was unclipped: nothing to support; the rig must stop. Between rows the fault is cleared,
 acknowledged and the patient brought back to walking. `--doc` writes the table as Markdown.
 
 Not here: the limits each row must meet are asserted by tests/test_fault_matrix.py.
@@ -26,6 +32,8 @@ UNLOADING = 0.3
 REST_MPS = 0.02
 WATCH_AFTER_REST_S = 0.5
 MAX_REACTION_S = 6.0
+PAYOUT_LIMIT_M = 0.003
+SLACK_N = 20.0
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ class Case:
     codes: tuple[int, ...]
     clear: tuple[tuple[str, dict], ...] = ()
     stops: bool = True  # False: an alarm, the session goes on
+    support: str = "force"  # "force" | "brake" | "none": see the module docstring
 
 
 def _dev(device: str) -> dict:
@@ -67,9 +76,10 @@ CASES: tuple[Case, ...] = (
          (("clear_link_faults", _dev("safety_io")), ("relay_reset", {}))),
     Case("belt drive trips", ("drive_fault", _dev("belt")), (301,)),
     Case("harness drive trips", ("drive_fault", _dev("harness")), (401,)),
-    Case("e-stop pressed", ("estop_press", {}), (701,), (("estop_release", {}), ("relay_reset", {}))),
-    Case("safety key pulled", ("key_pull", {}), (702,), (("key_insert", {}),)),
-    Case("harness unclipped", ("harness_detach", {}), (411, 408), (("harness_attach", {}),)),
+    Case("e-stop pressed", ("estop_press", {}), (701,), (("estop_release", {}), ("relay_reset", {})),
+         support="brake"),
+    Case("safety key pulled", ("key_pull", {}), (702,), (("key_insert", {}),), support="brake"),
+    Case("harness unclipped", ("harness_detach", {}), (411, 408), (("harness_attach", {}),), support="none"),
     Case("belt held", ("belt_hold", {}), (304, 301), (("belt_hold", {"held": False}),)),
     Case("load cell stuck", ("loadcell_stuck", {"channel": 1}), (202,), (("loadcell_clear", {}),)),
     Case("load cell saturated", ("loadcell_saturated", {"channel": 2}), (201,), (("loadcell_clear", {}),)),
@@ -101,6 +111,9 @@ class Row:
     stop_m: float
     min_line_n: float
     line_floor_n: float
+    payout_mm: float  # how far the winch paid out below its position at the injection
+    support: str
+    support_ok: bool
     final_state: str
     ok: bool
     note: str = ""
@@ -117,11 +130,13 @@ class Watch:
         self.distance_m = 0.0
         self.min_line_n = float("inf")
         self.start_codes = {f.code for f in stack.snap.faults}
+        self.winch_start_m = self.min_winch_m = stack.sim.world.winch_position_m
 
     def __call__(self, stack: Stack) -> None:
         now = stack.clock.now()
         with stack.sim.lock:
             speed, line = stack.sim.world.belt_speed_mps, stack.sim.world.line_force_n
+            self.min_winch_m = min(self.min_winch_m, stack.sim.world.winch_position_m)
         self.distance_m += abs(speed) * (now - self.last_t)
         self.last_t = now
         self.min_line_n = min(self.min_line_n, line)
@@ -132,7 +147,14 @@ class Watch:
 
     def settled(self, stack: Stack) -> bool:
         rested = self.rest_s is not None and stack.clock.now() - self.rest_s >= WATCH_AFTER_REST_S
-        return rested and stack.snap.state != "fault_stop"
+        return rested and stack.snap.state in ("faulted", "estop")
+
+    def support_ok(self, support: str, floor_n: float) -> bool:
+        if support == "force":
+            return self.min_line_n >= floor_n
+        if support == "brake":
+            return self.winch_start_m - self.min_winch_m <= PAYOUT_LIMIT_M and self.min_line_n > SLACK_N
+        return True
 
 
 def walk(stack: Stack, timeout_s: float = 40.0) -> None:
@@ -172,11 +194,14 @@ def run_case(stack: Stack, case: Case) -> Row:
     new = sorted((f for f in stack.snap.faults if f.code not in watch.start_codes), key=lambda f: f.raised_at_s)
     code = new[0].code if new else None
     detect = (new[0].raised_at_s - t0) * 1000 if new else None
-    ok = code in case.codes and (watch.min_line_n >= floor_n) and (
+    support_ok = watch.support_ok(case.support, floor_n)
+    ok = code in case.codes and support_ok and (
         (watch.rest_s is not None and stack.snap.state in ("faulted", "estop")) if case.stops else stack.snap.state == "walking")
     row = Row(case.name, "/".join(map(str, case.codes)), code, _r(detect), _ms(watch.belt_zero_s, t0),
               _r(None if watch.rest_s is None else watch.rest_s - t0, 3), round(watch.distance_m, 3),
-              round(watch.min_line_n, 1), round(floor_n, 1), stack.snap.state, bool(ok), note)
+              round(watch.min_line_n, 1), round(floor_n, 1),
+              round(1000 * max(0.0, watch.winch_start_m - watch.min_winch_m), 1), case.support, support_ok,
+              stack.snap.state, bool(ok), note)
     for clear_name, clear_kwargs in case.clear:  # one at a time, as a person would (a relay reset
         stack.inject(clear_name, **clear_kwargs)  # works only once the heartbeat toggles again)
         stack.run_for(0.3)
@@ -208,12 +233,13 @@ def run(only: list[str] | None = None) -> list[Row]:
 
 
 HEADER = ("| fault | expected | raised | detect ms | belt cmd 0 ms | stop s | stop m | min line N | floor N "
-          "| final state | ok |")
+          "| winch paid out mm | support rule | final state | ok | note |")
 
 
 def _line(row: Row) -> str:
     cells = [row.name, row.expected, row.code, row.detect_ms, row.belt_zero_ms, row.stop_s, row.stop_m,
-             row.min_line_n, row.line_floor_n, row.final_state, "yes" if row.ok else "NO"]
+             row.min_line_n, row.line_floor_n if row.support == "force" else None, row.payout_mm, row.support,
+             row.final_state, "yes" if row.ok else "NO", row.note]
     return "| " + " | ".join("-" if c is None else str(c) for c in cells) + " |"
 
 
@@ -223,8 +249,11 @@ def markdown(rows: list[Row], seconds: float) -> str:
              "unloading, through the real drivers over Modbus TCP and the load-cell pty, controller and "
              "world in lockstep on one virtual clock. Times from the injection; stop = world belt speed "
              f"below {REST_MPS} m/s; min line N = lowest harness line force (world truth) during the "
-             "reaction, which must stay above the floor (target minus the harness force tolerance).", "",
-             HEADER, "|" + "---|" * 11]
+             "reaction. Support rule 'force': the line force stays above the floor (target minus the "
+             "harness force tolerance); 'brake': the hardware chain cut both drives' torque and the "
+             f"winch brake holds: it pays out at most {PAYOUT_LIMIT_M * 1000:g} mm and the line stays "
+             f"above {SLACK_N:g} N; 'none': the patient was unclipped.", "",
+             HEADER, "|" + "---|" * 14]
     lines += [_line(row) for row in rows]
     lines += ["", f"{sum(r.ok for r in rows)} of {len(rows)} rows within their limits; run took {seconds:.0f} s."]
     return "\n".join(lines) + "\n"

@@ -78,7 +78,7 @@ def _install_stop_signals(request_stop: Callable[[], None]) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from rig.app import RigApp, build_devices
     from rig.clock import MonotonicClock
-    from rig.console import StatusPrinter, fault_report, status_line
+    from rig.console import StatusPrinter, status_line
     from rig.recorder import RecorderError
     from rig.script import load_script
     from rig.sdnotify import Notifier
@@ -97,17 +97,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         with sim_process(config, args.config, record=_sim_recording(args.record)):
             clock = MonotonicClock()
             devices = build_devices(config, clock)
-            failures = devices.connect()
-            if failures:
-                for exc in failures:
-                    print(fault_report(exc.code, exc.detail), file=sys.stderr)
-                print("The rig did not start: every device must answer first.", file=sys.stderr)
-                devices.close()
-                return 1
+            refusal = _refuse_start(devices.connect())
             try:
-                recorder = _recorder(args, config)
+                recorder = None if refusal else _recorder(args)
             except RecorderError as exc:
-                print(f"the session cannot be recorded: {exc}", file=sys.stderr)
+                refusal = f"the session cannot be recorded: {exc}"
+            if refusal:
+                print(refusal, file=sys.stderr)
                 devices.close()
                 return 1
             app = RigApp(config, devices, clock, steps, recorder=recorder)
@@ -152,7 +148,16 @@ def _print_replay_hint(record: str | None, sim: bool) -> None:
     print(f"replay it: rig replay {record} --events-out {events}{truth}")
 
 
-def _recorder(args: argparse.Namespace, config):
+def _refuse_start(failures: list) -> str:
+    """Every device that did not connect, with its fault report; "" when all did."""
+    from rig.console import fault_report
+    if not failures:
+        return ""
+    return "\n".join([fault_report(exc.code, exc.detail) for exc in failures]
+                     + ["The rig did not start: every device must answer first."])
+
+
+def _recorder(args: argparse.Namespace):
     if not getattr(args, "record", None):
         return None
     from rig.recorder import SessionRecorder

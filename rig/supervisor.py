@@ -46,6 +46,8 @@ FALL = 501
 WEIGHT_BEARING = 503
 SUPPORT_STEP = 0.05  # increase_unloading: support raised by 5 % of body weight ...
 SUPPORT_STEP_EVERY_S = 2.0  # ... at most this often
+HOLD_TAKE_UP_MPS = 0.1  # during a fault the winch takes up slack no faster than this (a fall catch: faster)
+LOADCELL_CODES = frozenset((131, 132, 133, 135, 201, 202, 203, 205, 206))  # the forces cannot be trusted
 ACK_RETRY_S = 1.5  # an acknowledge waits this long for drive resets to take effect
 FIGURES_EVERY_S = 1.0
 FIGURES_WINDOW_S = 30.0
@@ -166,7 +168,8 @@ class Supervisor:
 
     def _detect_fall(self, t_s: np.ndarray, forces: np.ndarray) -> str:
         harness = self.devices.harness.value
-        if self.state not in PATIENT_STATES or harness is None:
+        watching = self.state in PATIENT_STATES or self.fall.fallen  # a fall is watched until they stand
+        if not watching or harness is None:
             return self.fall.detail
         return self.fall.update(t_s, forces[:, 0], forces[:, 1:5], harness.position_m,
                                 harness.velocity_mps, self.unloading.target_n)
@@ -361,17 +364,21 @@ class Supervisor:
         mode = self.machine.harness_mode
         deck = self._filtered[5]
         # In "hold" (a fault) the force loop keeps running on a target that cannot decrease, but
-        # only its haul-in half is used: the winch never pays out, yet takes up the line when the
-        # patient stops walking and stands up taller (a still winch would let the line go slack).
+        # only its haul-in half is used, slowly and without the deck's feed-forward: the winch
+        # never pays out, yet takes up the line when the patient stops walking and stands up
+        # taller (a still winch would let the line go slack). A fault of the load cells
+        # themselves stops even that: the winch must not move on numbers that may be wrong.
         loop_mode = "track" if mode == "hold" and self._was_tracking else mode
+        feed_forward_deck = None if mode == "hold" or math.isnan(deck) else float(deck)
         velocity = self.unloading.step(dt_s, loop_mode, float(line), harness.position_m, harness.velocity_mps,
-                                       None if math.isnan(deck) else float(deck))
+                                       feed_forward_deck)
         if mode != "hold":
             self._was_tracking = mode == "track"
-        if mode == "hold":
-            if FALL in self.machine.latch.active:
-                velocity = max(velocity, self.catch.step(dt_s, float(line), harness.position_m, harness.velocity_mps))
-            velocity = max(0.0, velocity)  # during a fault the winch never pays out
+            return velocity
+        doubtful = any(code in LOADCELL_CODES for code in self.conditions)
+        velocity = 0.0 if doubtful else min(max(0.0, velocity), HOLD_TAKE_UP_MPS)
+        if FALL in self.machine.latch.active:
+            velocity = max(velocity, self.catch.step(dt_s, float(line), harness.position_m, harness.velocity_mps))
         return velocity
 
     # --- publishing ------------------------------------------------------------------------

@@ -26,7 +26,11 @@ calibrated, at 1 kHz; the winch's position; body weight; the unloading target):
   A deep dip while the legs still carry the body (a stumble, a squat) is not a fall.
 
 Once fallen the detector stays fallen (and keeps the deepest descent and the peak harness
-force for the fall log) until `reset()`.
+force for the fall log) until the patient stands again: the deck carrying at least
+`stand_deck_fraction` of body weight for `stand_s` (then `fallen` is False, `recovered_at_s` is
+set and the timeline says so; the safety latch still holds fault 501 until acknowledged), or
+until `reset()`. Without the standing test a fall, or a false one from a bad deck cell, could
+never be acknowledged: the condition would hold for ever.
 
 Pure: numbers in, a string out; no clock, no device, no I/O; numpy and the standard library
 only. Per-sample work is plain float arithmetic (a tick costs tens of microseconds). Not here:
@@ -67,12 +71,14 @@ class FallLimits:
     velocity_tau_s: float = 0.3  # the body's vertical velocity from force forgets over this
     weight_tau_s: float = 2.0  # ... measured against the total force's average over about this long
     sample_rate_hz: float = 1000.0  # the load-cell stream's rate
+    stand_deck_fraction: float = 0.5  # after a fall: the legs carry at least this x BW ...
+    stand_s: float = 1.0  # ... for this long: the patient stands again
 
     def __post_init__(self) -> None:
         for name, value in self.__dict__.items():
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"fall limit {name} must be a positive number, not {value}")
-        for name in ("collapse_fraction", "hang_deck_fraction"):
+        for name in ("collapse_fraction", "hang_deck_fraction", "stand_deck_fraction"):
             if not getattr(self, name) < 1.0:
                 raise ValueError(f"fall limit {name} must be below 1, not {getattr(self, name)}")
 
@@ -128,6 +134,8 @@ class FallDetector:
         self._descent_m = 0.0
         self._hang_since_s = math.nan
         self._hang_note: tuple[float, str] | None = None
+        self._standing_since_s = math.nan
+        self.recovered_at_s = math.nan  # when the patient stood again after the last fall
 
     @property
     def fallen(self) -> bool:
@@ -151,6 +159,7 @@ class FallDetector:
         self._update_height(line_mean, winch_position_m, len(rows))
         if self.fallen:
             self.peak_line_n = max(self.peak_line_n, max(lines))
+            self._check_standing(rows[-1][0], min(decks))
             return self.detail
         if found:
             return self._declare_collapse(lines[-1])
@@ -243,6 +252,19 @@ class FallDetector:
         self.timeline.append((t, "fall detected: belt fast stop, harness holds"))
         self.max_descent_m, self.peak_line_n = descent, line_n
         return self.detail
+
+    def _check_standing(self, t: float, deck_n: float) -> None:
+        """After a fall: clear it once the legs have carried the body again for `stand_s`."""
+        lim = self.limits
+        if deck_n < lim.stand_deck_fraction * self.body_weight_n:
+            self._standing_since_s = math.nan
+            return
+        if math.isnan(self._standing_since_s):
+            self._standing_since_s = t
+        if t - self._standing_since_s >= lim.stand_s:
+            self.detail, self.recovered_at_s = "", t
+            self.timeline.append((t, f"standing again: the legs carry {deck_n:.0f} N"))
+            self._standing_since_s = math.nan
 
     # ---- the patient hangs in the harness ---------------------------------------------------
     def _update_height(self, line_n: float, winch_position_m: float, samples: int) -> None:

@@ -86,6 +86,21 @@ def test_collapse_is_detected_within_20_ms_and_latched():
     assert feed.run(1.0, lambda t: 0.3 * BW, standing) == []
 
 
+def test_a_fall_clears_once_the_patient_has_stood_again_for_stand_s_and_not_before():
+    feed = Feed(detector())
+    feed.run(2.0, lambda t: 0.3 * BW, standing)
+    feed.run(0.5, lambda t: 0.9 * BW, collapse_at(2.0))  # fell, hanging in the harness
+    assert feed.detector.fallen
+    half_bw = lambda t: np.full(4, 0.45 * BW / 4)  # noqa: E731 - below stand_deck_fraction: not standing
+    assert feed.run(3.0, lambda t: 0.5 * BW, half_bw)  # still fallen: legs not carrying enough
+    assert feed.run(0.8, lambda t: 0.3 * BW, standing)  # standing, but not yet for stand_s
+    feed.run(0.5, lambda t: 0.3 * BW, standing)  # passes the 1 s mark
+    assert not feed.detector.fallen
+    assert 1.0 <= feed.detector.recovered_at_s - 5.5 <= 1.05
+    assert feed.detector.timeline[-1][1].startswith("standing again")
+    assert feed.run(2.0, lambda t: 0.3 * BW, standing) == []  # and quiet standing stays quiet
+
+
 def test_load_moving_from_one_foot_to_the_other_is_not_a_collapse():
     # the rear cells unload in 10 ms while the front cells take the load: a step, not a fall
     def cells(t: float) -> np.ndarray:

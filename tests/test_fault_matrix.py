@@ -2,7 +2,8 @@
 
 Injected while walking at 1.0 m/s with 30 % unloading, through the real drivers: the expected
 code is raised, the belt command goes to zero, the belt stops, the harness line never drops
-below the target minus its tolerance, and the rig ends latched (or, for an alarm, walking on).
+below the target minus its tolerance (or, where the hardware chain cut the drives' torque, the
+winch brake holds without paying out), and the rig ends latched (or, for an alarm, walking on).
 The default run takes one row per kind of failure; RIG_FULL_MATRIX=1 runs every row
 (`rig bench faults --doc docs/fault-matrix.md` writes the table).
 """
@@ -34,7 +35,7 @@ def test_row_within_its_limits(stack: Stack, case):
     walk(stack)
     row = run_case(stack, case)
     assert row.code in case.codes, row
-    assert row.min_line_n >= row.line_floor_n, row
+    assert row.support_ok, row  # force above its floor, or (chain opened) the brake held without paying out
     if case.stops:
         assert row.belt_zero_ms is not None and row.belt_zero_ms <= row.detect_ms + 10.0, row
         assert row.stop_s is not None and row.stop_s < 4.0, row

@@ -221,6 +221,7 @@ class VfdModel:
         s, sim = self.state, self.sim
         if s.coasting:
             s.current_a = 0.0
+            s.overcurrent_s = 0.0  # output off: no over-current left, so a reset is accepted
             return
         accelerating = abs(self._target_hz()) > abs(s.output_hz) + 1e-6
         s.current_a = (sim.no_load_current_a + sim.current_per_hz_a * abs(s.motor_hz)
