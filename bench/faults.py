@@ -111,6 +111,7 @@ class Row:
     stop_m: float
     min_line_n: float
     line_floor_n: float
+    max_line_n: float  # must stay under the harness force cap: the winch never lifts the patient
     payout_mm: float  # how far the winch paid out below its position at the injection
     support: str
     support_ok: bool
@@ -129,6 +130,7 @@ class Watch:
         self.rest_s: float | None = None
         self.distance_m = 0.0
         self.min_line_n = float("inf")
+        self.max_line_n = 0.0
         self.start_codes = {f.code for f in stack.snap.faults}
         self.winch_start_m = self.min_winch_m = stack.sim.world.winch_position_m
 
@@ -140,6 +142,7 @@ class Watch:
         self.distance_m += abs(speed) * (now - self.last_t)
         self.last_t = now
         self.min_line_n = min(self.min_line_n, line)
+        self.max_line_n = max(self.max_line_n, line)
         if self.belt_zero_s is None and stack.snap.belt_command_mps == 0.0:
             self.belt_zero_s = now
         if self.rest_s is None and abs(speed) < REST_MPS:
@@ -194,12 +197,13 @@ def run_case(stack: Stack, case: Case) -> Row:
     new = sorted((f for f in stack.snap.faults if f.code not in watch.start_codes), key=lambda f: f.raised_at_s)
     code = new[0].code if new else None
     detect = (new[0].raised_at_s - t0) * 1000 if new else None
-    support_ok = watch.support_ok(case.support, floor_n)
+    cap_n = stack.supervisor.limits.harness_force_cap_n
+    support_ok = watch.support_ok(case.support, floor_n) and watch.max_line_n < cap_n
     ok = code in case.codes and support_ok and (
         (watch.rest_s is not None and stack.snap.state in ("faulted", "estop")) if case.stops else stack.snap.state == "walking")
     row = Row(case.name, "/".join(map(str, case.codes)), code, _r(detect), _ms(watch.belt_zero_s, t0),
               _r(None if watch.rest_s is None else watch.rest_s - t0, 3), round(watch.distance_m, 3),
-              round(watch.min_line_n, 1), round(floor_n, 1),
+              round(watch.min_line_n, 1), round(floor_n, 1), round(watch.max_line_n, 1),
               round(1000 * max(0.0, watch.winch_start_m - watch.min_winch_m), 1), case.support, support_ok,
               stack.snap.state, bool(ok), note)
     for clear_name, clear_kwargs in case.clear:  # one at a time, as a person would (a relay reset
@@ -233,12 +237,12 @@ def run(only: list[str] | None = None) -> list[Row]:
 
 
 HEADER = ("| fault | expected | raised | detect ms | belt cmd 0 ms | stop s | stop m | min line N | floor N "
-          "| winch paid out mm | support rule | final state | ok | note |")
+          "| max line N | winch paid out mm | support rule | final state | ok | note |")
 
 
 def _line(row: Row) -> str:
     cells = [row.name, row.expected, row.code, row.detect_ms, row.belt_zero_ms, row.stop_s, row.stop_m,
-             row.min_line_n, row.line_floor_n if row.support == "force" else None, row.payout_mm, row.support,
+             row.min_line_n, row.line_floor_n if row.support == "force" else None, row.max_line_n, row.payout_mm, row.support,
              row.final_state, "yes" if row.ok else "NO", row.note]
     return "| " + " | ".join("-" if c is None else str(c) for c in cells) + " |"
 
@@ -252,8 +256,9 @@ def markdown(rows: list[Row], seconds: float) -> str:
              "reaction. Support rule 'force': the line force stays above the floor (target minus the "
              "harness force tolerance); 'brake': the hardware chain cut both drives' torque and the "
              f"winch brake holds: it pays out at most {PAYOUT_LIMIT_M * 1000:g} mm and the line stays "
-             f"above {SLACK_N:g} N; 'none': the patient was unclipped.", "",
-             HEADER, "|" + "---|" * 14]
+             f"above {SLACK_N:g} N; 'none': the patient was unclipped. In every row the line force stays "
+             "below the harness force cap (max line N): the winch never lifts the patient.", "",
+             HEADER, "|" + "---|" * 15]
     lines += [_line(row) for row in rows]
     lines += ["", f"{sum(r.ok for r in rows)} of {len(rows)} rows within their limits; run took {seconds:.0f} s."]
     return "\n".join(lines) + "\n"

@@ -17,7 +17,7 @@ from bench.faults import CASES, run_case, walk
 from rig.sim.lockstep import Stack
 
 pytestmark = pytest.mark.slow
-QUICK = ("belt drive trips", "harness drive link down", "e-stop pressed", "load-cell box silent",
+QUICK = ("belt drive trips", "harness drive link down", "e-stop pressed", "load cell saturated", "load-cell box silent",
          "patient falls", "load-cell samples lost")
 SELECTED = [c for c in CASES if os.environ.get("RIG_FULL_MATRIX") or c.name in QUICK]
 
