@@ -3,7 +3,10 @@
 Every call either returns valid data or raises a `DeviceError` with the device's fault codes:
 `CommsError(comm_lost_code)` for time-outs, dropped links and garbled answers,
 `DeviceRejected(rejected_code)` for Modbus exception responses (`isError()`). Worst-case
-blocking of one call is (retries + 1) x timeout_s, plus one reconnect attempt.
+blocking of one call is (retries + 1) x timeout_s, plus one reconnect attempt. An answer that
+came later than that (pymodbus keeps reading while stale answers to earlier requests trickle
+in, so a device answering 200 ms late could block a call that long and still "succeed") is
+discarded as a comm failure: the device is not keeping to its budget and its data is old.
 
 Not here: what the registers mean (the device drivers).
 """
@@ -21,6 +24,7 @@ from pymodbus.exceptions import ModbusException
 from drivers.errors import CommsError, DeviceRejected
 from rig.config import LinkConfig
 
+LATE_MARGIN_S = 0.01  # scheduling slack on top of the link's own budget before an answer counts as late
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # failures are raised and logged by us, with context
 
 
@@ -66,6 +70,7 @@ class ModbusLink:
         self.client = client or make_client(link)
         self.lock = bus_lock or threading.Lock()
         self.health = LinkHealth()
+        self.budget_s = (link.retries + 1) * link.timeout_s + LATE_MARGIN_S
 
     def connect(self) -> None:
         """Open the link; raise CommsError if the device cannot be reached."""
@@ -123,6 +128,7 @@ class ModbusLink:
 
     def _transact(self, what: str, address: int, call: Callable[[], Any]) -> Any:
         with self.lock:
+            started = time.perf_counter()  # real time: blocking is what the budget limits
             try:
                 if not self.client.connected:
                     self.client.connect()
@@ -131,6 +137,12 @@ class ModbusLink:
                 self.health.timeouts += 1
                 self._failed(CommsError(self.comm_lost_code,
                                         f"{self.name}: {what} 0x{address:04X} failed: {type(exc).__name__}: {exc}"))
+            took_s = time.perf_counter() - started
+        if took_s > self.budget_s:
+            self.health.timeouts += 1
+            self._failed(CommsError(self.comm_lost_code,
+                                    f"{self.name}: {what} 0x{address:04X} answered after {took_s * 1000:.0f} ms, "
+                                    f"past its {self.budget_s * 1000:.0f} ms budget: the answer was discarded"))
         if response.isError():
             code = getattr(response, "exception_code", 0)
             self.health.rejections += 1

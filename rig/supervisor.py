@@ -34,6 +34,7 @@ from rig import compose
 from rig.commands import (Acknowledge, Attach, Command, Detach, Pause, Resume, SetSpeed, SetUnloading, Start,
                           Stop)
 from rig.config import RigConfig
+from drivers.loadcell.monitor import I32_MAX, I32_MIN
 from rig.devices import RigDevices
 from safety.fall import FallDetector
 from safety.interlocks import InterlockInputs, InterlockMemory, evaluate
@@ -52,6 +53,15 @@ ACK_RETRY_S = 1.5  # an acknowledge waits this long for drive resets to take eff
 FIGURES_EVERY_S = 1.0
 FIGURES_WINDOW_S = 30.0
 PATIENT_STATES = ("unloading", "ready", "walking", "paused", "stopping")
+
+
+def rails_as_nan(counts: np.ndarray) -> np.ndarray:
+    """Samples at an ADC rail carry no force (saturated, or a broken wire): NaN, so the filters
+    and the fall detector hold the last good value instead of integrating a rail (the monitor's
+    fault 201 / 203 says why). A rail sample in a filter's state would take seconds to decay."""
+    out = np.asarray(counts, dtype=np.float64).copy()
+    out[(counts >= I32_MAX) | (counts <= I32_MIN)] = np.nan
+    return out
 
 
 @dataclass(frozen=True)
@@ -154,8 +164,9 @@ class Supervisor:
     def _sense(self, batch) -> str:
         if batch.n == 0:
             return self.fall.detail
-        forces = (batch.counts - self._zero) * self._gain  # unfiltered newtons: recording and fall detector
-        out, events = self.pipeline.process(batch.t_s, batch.counts)
+        counts = rails_as_nan(batch.counts)
+        forces = (counts - self._zero) * self._gain  # unfiltered newtons: recording and fall detector
+        out, events = self.pipeline.process(batch.t_s, counts)
         self._filtered = out[-1]
         belt = self.devices.belt.value
         belt_mps = belt.speed_mps if belt else math.nan

