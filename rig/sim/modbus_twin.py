@@ -17,6 +17,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -27,6 +28,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # its packet traces are ours to log, not its
 
 WRITE_CODES = (5, 6, 15, 16, 23)
+MAX_PENDING_IDS = 64
 BIT_KINDS = {1: "coil", 5: "coil", 15: "coil", 2: "discrete"}
 
 
@@ -78,6 +80,7 @@ class TwinEndpoint:
     turnaround_s: float = 0.0  # answer delay of a drive on a serial line (set by rig/sim/rtu_bus.py)
     requests: int = 0
     _server: ModbusTcpServer | None = None
+    _pending_ids: deque = field(default_factory=deque)  # transaction ids of requests not yet answered
 
     async def _action(self, fc: int, start: int, address: int, count: int,
                       registers: list[int], values: list | None) -> ExcCodes | None:
@@ -123,6 +126,21 @@ class TwinEndpoint:
         registers[offset:offset + count] = _pack_bits(bits)
         return None
 
+    def trace_pdu(self, sending: bool, pdu):
+        """Each answer leaves with its own request's transaction id, as a real device's does.
+
+        pymodbus's server stamps an answer with the id of the newest request on the connection,
+        which is wrong once answers are delayed (a late answer would pass for a current one).
+        Answers leave in the order the requests came (one delay for all), so a queue of ids
+        pairs them."""
+        if not sending:
+            if len(self._pending_ids) > MAX_PENDING_IDS:
+                self._pending_ids.clear()  # requests that were never answered (a dropped client)
+            self._pending_ids.append(pdu.transaction_id)
+        elif self._pending_ids:
+            pdu.transaction_id = self._pending_ids.popleft()
+        return pdu
+
     def trace_packet(self, sending: bool, data: bytes) -> bytes:
         if not sending:
             return data
@@ -147,7 +165,7 @@ class TwinEndpoint:
 
     def build_server(self) -> ModbusTcpServer:
         return ModbusTcpServer(self.build_device(), address=(self.host, self.port),
-                               trace_packet=self.trace_packet)
+                               trace_packet=self.trace_packet, trace_pdu=self.trace_pdu)
 
 
 def _pack_bits(bits: list[bool]) -> list[int]:
