@@ -9,8 +9,9 @@ how far the winch paid out, and the final state. The support rule depends on who
   target minus its tolerance;
 - "hold": the winch holds its position: its spring-applied brake holds the line (the hardware
   safety chain was opened, or the harness drive cannot be reached or has tripped: its own comm
-  watchdog or fault reaction applies the brake), or the line's load cell cannot be trusted, so
-  the controller holds the winch still rather than move it on a wrong force. No controller can
+  watchdog or fault reaction applies the brake), or the load cells cannot be trusted (a fault of
+  the stream or of any cell), so the controller holds the winch still rather than move it on a
+  wrong force. No controller can
   keep a force then; the rule is that the winch never pays out (<= PAYOUT_LIMIT_M). The line may
   go slack for a moment as the stopping patient stands up taller than their walking height;
 - "none": the patient was unclipped: nothing to support; the rig must stop. Between rows the fault is cleared,
@@ -84,19 +85,25 @@ CASES: tuple[Case, ...] = (
     Case("safety key pulled", ("key_pull", {}), (702,), (("key_insert", {}),), support="hold"),
     Case("harness unclipped", ("harness_detach", {}), (411, 408), (("harness_attach", {}),), support="none"),
     Case("belt held", ("belt_hold", {}), (304, 301), (("belt_hold", {"held": False}),)),
-    Case("load cell stuck", ("loadcell_stuck", {"channel": 1}), (202,), (("loadcell_clear", {}),)),
-    Case("load cell saturated", ("loadcell_saturated", {"channel": 2}), (201,), (("loadcell_clear", {}),)),
-    Case("load cell wire broken", ("loadcell_disconnected", {"channel": 3}), (203,), (("loadcell_clear", {}),)),
+    Case("load cell stuck", ("loadcell_stuck", {"channel": 1}), (202,), (("loadcell_clear", {}),),
+         support="hold"),
+    Case("load cell saturated", ("loadcell_saturated", {"channel": 2}), (201,), (("loadcell_clear", {}),),
+         support="hold"),
+    Case("load cell wire broken", ("loadcell_disconnected", {"channel": 3}), (203,), (("loadcell_clear", {}),),
+         support="hold"),
     Case("harness load cell saturated", ("loadcell_saturated", {"channel": 0}), (201, 409),
          (("loadcell_clear", {}),), support="hold"),  # a line cell stuck at full scale also reads as a force over the cap
-    Case("load-cell box silent", ("loadcell_silent", {}), (132,), (("loadcell_clear", {}),)),
-    Case("load-cell frames corrupt", ("loadcell_corrupt", {"value": 0.3}), (133,), (("loadcell_clear", {}),)),
-    Case("load-cell box unplugged", ("loadcell_unplug", {}), (131, 132), (("loadcell_replug", {}),)),
+    Case("load-cell box silent", ("loadcell_silent", {}), (132,), (("loadcell_clear", {}),),
+         support="hold"),
+    Case("load-cell frames corrupt", ("loadcell_corrupt", {"value": 0.3}), (133,), (("loadcell_clear", {}),),
+         support="hold"),
+    Case("load-cell box unplugged", ("loadcell_unplug", {}), (131, 132), (("loadcell_replug", {}),),
+         support="hold"),
     Case("load-cell samples lost", ("loadcell_drop", {"value": 0.05}), (134,), (("loadcell_clear", {}),), stops=False),
     Case("load cell noisy", ("loadcell_noisy", {"channel": 4, "value": 80.0}), (204,), (("loadcell_clear", {}),),
          stops=False),
     Case("load cell drifting", ("loadcell_drifting", {"channel": 1, "value": 400.0}), (206, 205),
-         (("loadcell_clear", {}),)),
+         (("loadcell_clear", {}),), support="hold"),
     Case("patient falls", ("fall", {}), (501,), (("recover", {}),)),
     Case("patient steps off the deck", ("step_off", {}), (502, 205), (("step_on", {}),)),
 )
@@ -260,7 +267,7 @@ def markdown(rows: list[Row], seconds: float) -> str:
              "reaction. Support rule 'force': the line force stays above the floor (target minus the "
              "harness force tolerance); 'hold': the "
              f"winch holds its position (its brake after the chain opened or the harness drive was lost or "
-             f"tripped; or the controller, when the line's load cell cannot be trusted): it pays out at "
+             f"tripped; or the controller, while the load cells cannot be trusted): it pays out at "
              f"most {PAYOUT_LIMIT_M * 1000:g} mm; 'none': the patient was unclipped. In every row the line force stays "
              "below the harness force cap (max line N): the winch never lifts the patient.", "",
              HEADER, "|" + "---|" * 15]

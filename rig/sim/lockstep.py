@@ -71,11 +71,14 @@ class Stack:
         self.sim.step_to(t0_s, t1_s)
         deadline = time.monotonic() + CATCH_UP_S
         health = self.devices.loadcells.health
+        board = self.sim.loadcell
+        # the newest sample is due at most one sample period before now (after a replug the
+        # board restarts its sampling phase), plus a little for the wire
+        behind_s = 1.0 / board.model.rate_hz + 0.0015
         while time.monotonic() < deadline:
             newest = health.last_sample_t_s
-            if newest is not None and newest >= self.sim.world.t_s - 0.0015:
+            if newest is not None and newest >= self.sim.world.t_s - behind_s:
                 return
-            board = self.sim.loadcell
             if not board.plugged or board.model.faults.silent or not board.model.streaming:
                 return  # nothing is coming: do not wait for it
             time.sleep(0.0002)
