@@ -26,11 +26,16 @@ calibrated, at 1 kHz; the winch's position; body weight; the unloading target):
   A deep dip while the legs still carry the body (a stumble, a squat) is not a fall.
 
 Once fallen the detector stays fallen (and keeps the deepest descent and the peak harness
-force for the fall log) until the patient stands again: the deck carrying at least
-`stand_deck_fraction` of body weight for `stand_s` (then `fallen` is False, `recovered_at_s` is
-set and the timeline says so; the safety latch still holds fault 501 until acknowledged), or
-until `reset()`. Without the standing test a fall, or a false one from a bad deck cell, could
-never be acknowledged: the condition would hold for ever.
+force for the fall log) until the fall is over: for `stand_s` the patient either stands (the
+deck carrying at least `stand_deck_fraction` of body weight) or hangs still in the harness (the
+line force within `still_bw` of its recent average). Then `fallen` is False, `recovered_at_s` is
+set and the timeline says so; the safety latch still holds fault 501 until the therapist
+acknowledges, after which the support ramps back to its target and lowers a caught patient
+onto their feet. Without this a fall, or a false one from a bad cell, could never be
+acknowledged: the condition would hold for ever. A fall that ended hanging still disarms the
+hang check until the legs carry `stand_deck_fraction` again, so lowering the caught patient onto
+their feet is not taken for a new fall (a collapse of loaded legs is still seen). `reset()`
+forgets everything but that.
 
 Pure: numbers in, a string out; no clock, no device, no I/O; numpy and the standard library
 only. Per-sample work is plain float arithmetic (a tick costs tens of microseconds). Not here:
@@ -47,6 +52,7 @@ from itertools import islice
 import numpy as np
 
 G_MPS2 = 9.80665
+LINE_AVERAGE_GAIN = 0.05  # per tick: the line force's recent average forgets over ~20 ticks (0.1 s)
 
 
 @dataclass(frozen=True)
@@ -71,8 +77,9 @@ class FallLimits:
     velocity_tau_s: float = 0.3  # the body's vertical velocity from force forgets over this
     weight_tau_s: float = 2.0  # ... measured against the total force's average over about this long
     sample_rate_hz: float = 1000.0  # the load-cell stream's rate
-    stand_deck_fraction: float = 0.5  # after a fall: the legs carry at least this x BW ...
-    stand_s: float = 1.0  # ... for this long: the patient stands again
+    stand_deck_fraction: float = 0.25  # after a fall: the legs carry at least this x BW ...
+    still_bw: float = 0.05  # ... or the line force stays within this x BW of its recent average ...
+    stand_s: float = 1.0  # ... for this long: the fall is over
 
     def __post_init__(self) -> None:
         for name, value in self.__dict__.items():
@@ -116,6 +123,10 @@ class FallDetector:
         self.stiffness = float(line_stiffness_n_per_m)
         self._w = max(1, int(round(limits.collapse_window_s * limits.sample_rate_hz)))
         self._confirm = max(1, int(round(limits.confirm_s * limits.sample_rate_hz)))
+        # The hang check is disarmed while a caught patient is lowered back onto their feet (a
+        # fall that ended hanging still), and re-armed once the legs carry them again; reset()
+        # keeps it, since the supervisor resets the detector when the fault is acknowledged.
+        self.hang_armed = True
         self.reset()
 
     def reset(self) -> None:
@@ -135,7 +146,8 @@ class FallDetector:
         self._hang_since_s = math.nan
         self._hang_note: tuple[float, str] | None = None
         self._standing_since_s = math.nan
-        self.recovered_at_s = math.nan  # when the patient stood again after the last fall
+        self._line_avg_n = math.nan
+        self.recovered_at_s = math.nan  # when the last fall was over
 
     @property
     def fallen(self) -> bool:
@@ -159,10 +171,13 @@ class FallDetector:
         self._update_height(line_mean, winch_position_m, len(rows))
         if self.fallen:
             self.peak_line_n = max(self.peak_line_n, max(lines))
-            self._check_standing(rows[-1][0], min(decks))
+            self._check_over(rows[-1][0], min(decks), line_mean)
             return self.detail
         if found:
             return self._declare_collapse(lines[-1])
+        if not self.hang_armed:
+            self.hang_armed = deck_mean >= self.limits.stand_deck_fraction * self.body_weight_n
+            return ""
         return self._check_hang(rows[-1][0], line_mean, deck_mean, target_n)
 
     def _rows(self, t_s: np.ndarray, line_n: np.ndarray, deck_fz_n: np.ndarray) -> list[tuple[float, list[float]]]:
@@ -253,17 +268,22 @@ class FallDetector:
         self.max_descent_m, self.peak_line_n = descent, line_n
         return self.detail
 
-    def _check_standing(self, t: float, deck_n: float) -> None:
-        """After a fall: clear it once the legs have carried the body again for `stand_s`."""
-        lim = self.limits
-        if deck_n < lim.stand_deck_fraction * self.body_weight_n:
+    def _check_over(self, t: float, deck_n: float, line_n: float) -> None:
+        """After a fall: clear it once the patient has stood, or hung still, for `stand_s`."""
+        lim, bw = self.limits, self.body_weight_n
+        avg = line_n if math.isnan(self._line_avg_n) else self._line_avg_n
+        self._line_avg_n = avg + (line_n - avg) * LINE_AVERAGE_GAIN
+        standing = deck_n >= lim.stand_deck_fraction * bw
+        still = abs(line_n - avg) <= lim.still_bw * bw
+        if not (standing or still):
             self._standing_since_s = math.nan
             return
         if math.isnan(self._standing_since_s):
             self._standing_since_s = t
         if t - self._standing_since_s >= lim.stand_s:
-            self.detail, self.recovered_at_s = "", t
-            self.timeline.append((t, f"standing again: the legs carry {deck_n:.0f} N"))
+            how = f"standing, the legs carry {deck_n:.0f} N" if standing else f"held still by the harness at {line_n:.0f} N"
+            self.detail, self.recovered_at_s, self.hang_armed = "", t, standing
+            self.timeline.append((t, f"the fall is over: {how}"))
             self._standing_since_s = math.nan
 
     # ---- the patient hangs in the harness ---------------------------------------------------

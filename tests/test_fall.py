@@ -86,18 +86,34 @@ def test_collapse_is_detected_within_20_ms_and_latched():
     assert feed.run(1.0, lambda t: 0.3 * BW, standing) == []
 
 
+def test_a_fall_held_still_in_the_harness_is_over_after_stand_s():
+    feed = Feed(detector())
+    feed.run(2.0, lambda t: 0.3 * BW, standing)
+    feed.run(0.5, lambda t: 0.9 * BW, collapse_at(2.0))
+    assert feed.detector.fallen
+    feed.run(1.2, lambda t: 0.95 * BW, lambda t: np.zeros(4))  # caught, hanging still, feet off the deck
+    assert not feed.detector.fallen
+    assert feed.detector.timeline[-1][1].startswith("the fall is over: held still by the harness")
+    feed.detector.reset()  # acknowledged: the support ramps down and lowers the patient
+    lowering = lambda t: 0.95 * BW - 0.1 * BW * (t - feed.t)  # noqa: E731
+    assert feed.run(2.0, lowering, lambda t: np.full(4, 0.02 * BW)) == []  # feet barely touching: no new fall
+    assert feed.run(1.0, lambda t: 0.3 * BW, standing) == []  # standing again: the hang check re-arms
+    assert feed.detector.hang_armed
+
+
 def test_a_fall_clears_once_the_patient_has_stood_again_for_stand_s_and_not_before():
     feed = Feed(detector())
     feed.run(2.0, lambda t: 0.3 * BW, standing)
     feed.run(0.5, lambda t: 0.9 * BW, collapse_at(2.0))  # fell, hanging in the harness
     assert feed.detector.fallen
-    half_bw = lambda t: np.full(4, 0.45 * BW / 4)  # noqa: E731 - below stand_deck_fraction: not standing
-    assert feed.run(3.0, lambda t: 0.5 * BW, half_bw)  # still fallen: legs not carrying enough
+    light = lambda t: np.full(4, 0.2 * BW / 4)  # noqa: E731 - below stand_deck_fraction: not standing
+    swinging = lambda t: 0.7 * BW + 0.2 * BW * np.sin(2 * np.pi * 1.5 * t)  # noqa: E731 - not still either
+    assert feed.run(3.0, swinging, light)  # still fallen: legs not carrying enough, body moving
     assert feed.run(0.8, lambda t: 0.3 * BW, standing)  # standing, but not yet for stand_s
     feed.run(0.5, lambda t: 0.3 * BW, standing)  # passes the 1 s mark
     assert not feed.detector.fallen
     assert 1.0 <= feed.detector.recovered_at_s - 5.5 <= 1.05
-    assert feed.detector.timeline[-1][1].startswith("standing again")
+    assert feed.detector.timeline[-1][1].startswith("the fall is over: standing")
     assert feed.run(2.0, lambda t: 0.3 * BW, standing) == []  # and quiet standing stays quiet
 
 
