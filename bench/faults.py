@@ -16,7 +16,7 @@ how far the winch paid out, and the final state. The support rule depends on who
   go slack for a moment as the stopping patient stands up taller than their walking height;
 - "catch": a fall: the patient's own weight loads the line (past the cap: the drive's torque limit
   and brake hold it); the winch never pays out (bench/fall.py measures the descent);
-- "none": the patient was unclipped: nothing to support; the rig must stop.
+- "none": the patient was unclipped or stepped off the deck: nothing to support; the rig must stop.
 "Paid out" is measured from the winch's position when the fault was raised: before that the
 force loop pays out and hauls in as walking needs. Between rows the fault is cleared,
 acknowledged and the patient brought back to walking. `--doc` writes the table as Markdown.
@@ -40,7 +40,7 @@ UNLOADING = 0.3
 REST_MPS = 0.02
 WATCH_AFTER_REST_S = 0.5
 MAX_REACTION_S = 6.0
-PAYOUT_LIMIT_M = 0.003
+PAYOUT_LIMIT_M = 0.005  # the hold reaches the drive within two ticks: walking speeds x 10 ms + its deceleration
 
 
 @dataclass(frozen=True)
@@ -110,9 +110,8 @@ CASES: tuple[Case, ...] = (
     Case("load cell drifting", ("loadcell_drifting", {"channel": 1, "value": 400.0}), (206, 205, 408),
          (("loadcell_clear", {}),), support="hold"),
     Case("patient falls", ("fall", {}), (501,), (("recover", {}),), support="catch"),
-    # 410 (winch at its travel end) can come first: the force loop hauls the slackened line in
-    # at full speed when the patient steps off towards the winch (see the closing note)
-    Case("patient steps off the deck", ("step_off", {}), (502, 205, 410), (("step_on", {}),)),
+    # off the deck the patient stands on the floor beside it: the line goes slack, nothing to support
+    Case("patient steps off the deck", ("step_off", {}), (502, 205), (("step_on", {}),), support="none"),
 )
 
 
@@ -287,7 +286,7 @@ def markdown(rows: list[Row], seconds: float) -> str:
              f"winch holds its position (its brake after the chain opened or the harness drive was lost or "
              f"tripped; or the controller, while the load cells cannot be trusted): it pays out at "
              f"most {PAYOUT_LIMIT_M * 1000:g} mm once the fault is raised; 'catch': a fall, the patient's weight "
-             "loads the line, the winch never pays out; 'none': the patient was unclipped. Except in a fall the "
+             "loads the line, the winch never pays out; 'none': the patient was unclipped or stepped off the deck. Except in a fall the "
              "line force stays below the harness force cap (max line N): the winch never lifts the patient.", "",
              HEADER, "|" + "---|" * 15]
     lines += [_line(row) for row in rows]

@@ -4,6 +4,8 @@
 passes a mode:
 - "slack": nothing controlled, command 0;
 - "pretension": take up the slack gently (at most `haul_in_mps`) and keep `pretension_n`;
+  "track" takes up a line gone slack just as gently (a slack line hauled in fast jerks the
+  patient when it goes taut);
 - "track": ramp the target towards fraction x body weight (at most `ramp_n_per_s`) and close
   the force loop; in "static" mode the winch position is held once on target;
 - "release": ramp the target down to 0, then pay line out until it is slack;
@@ -232,6 +234,8 @@ class UnloadingController:
         self._ramp_target(self.goal_n, dt_s)
         error_n = self.target_n - force_n
         self._average_error(error_n, dt_s)
+        if force_n < self.p.slack_n:  # the patient stepped towards the winch or off the deck:
+            return self._limit(self.p.haul_in_mps, dt_s, self.p.haul_in_mps)  # take up gently, no jerk
         if self.p.mode == "static":
             held = self._static_hold(dt_s, error_n, position_m)
             if held is not None:
