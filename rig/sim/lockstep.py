@@ -72,9 +72,9 @@ class Stack:
         deadline = time.monotonic() + CATCH_UP_S
         health = self.devices.loadcells.health
         board = self.sim.loadcell
-        # the newest sample is due at most one sample period before now (after a replug the
-        # board restarts its sampling phase), plus a little for the wire
-        behind_s = 1.0 / board.model.rate_hz + 0.0015
+        # the newest sample may be a few sample periods old: after a replug the board restarts
+        # its sampling phase, and a dropped last sample leaves the one before it the newest
+        behind_s = 3.0 / board.model.rate_hz + 0.0015
         while time.monotonic() < deadline:
             newest = health.last_sample_t_s
             if newest is not None and newest >= self.sim.world.t_s - behind_s:
