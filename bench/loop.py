@@ -90,12 +90,13 @@ def measure(config_path: str, seconds: float) -> dict[str, Any]:
     with sim_process(config, config_path):
         clock = MonotonicClock()
         devices = build_devices(config, clock)
+        services = PolicySeen(config.loop, Notifier.from_env())
+        services.prepare()  # slow: before connecting arms the drives' comm watchdogs
         failures = devices.connect()
         if failures:
             raise SystemExit(f"devices did not connect: {failures}")
         recorder = SessionRecorder(recording).start()
         app = RigApp(config, devices, clock, steps, recorder=recorder)
-        services = PolicySeen(config.loop, Notifier.from_env())
         wall0, cpu0 = time.monotonic(), cpu_s()
         try:
             with services:

@@ -97,6 +97,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         with sim_process(config, args.config, record=_sim_recording(args.record)):
             clock = MonotonicClock()
             devices = build_devices(config, clock)
+            services = LoopServices(config.loop, Notifier.from_env())
+            services.prepare()  # slow: before connecting arms the drives' comm watchdogs
             refusal = _refuse_start(devices.connect())
             try:
                 recorder = None if refusal else _recorder(args)
@@ -114,7 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"rig '{config.name}' running{' script ' + args.script if args.script else ''}; Ctrl-C stops the belt")
             printer.start()
             try:
-                with LoopServices(config.loop, Notifier.from_env()) as services:
+                with services:
                     code = app.run(services.after_tick)
             finally:
                 printer.stop()

@@ -93,10 +93,13 @@ class RigDevices:
 
     # --- start and end ---------------------------------------------------------------------
     def connect(self) -> list[DeviceError]:
-        """Connect every device; return the failures (each with its connect-failed code)."""
+        """Connect every device; return the failures (each with its connect-failed code).
+
+        The belt drive last: its connect arms its comm-loss watchdog (0.5 s by default), and the
+        load-cell board's identification alone may take up to a second before the first tick."""
         failures = []
-        for name, connect in (("belt", self.belt_drive.connect), ("harness", self.harness_drive.connect),
-                              ("safety_io", self.safety_module.connect), ("loadcell", self.loadcells.connect)):
+        for name, connect in (("loadcell", self.loadcells.connect), ("safety_io", self.safety_module.connect),
+                              ("harness", self.harness_drive.connect), ("belt", self.belt_drive.connect)):
             try:
                 connect()
             except DeviceError as exc:

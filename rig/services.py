@@ -1,8 +1,11 @@
 """What a real `rig run` process wraps around its loop: real-time scheduling, the garbage
 collector kept out of the tick, a short GIL switch interval and systemd notification.
 
-`LoopServices(config.loop, notifier)` is a context manager entered in the loop's own thread just
-before the loop starts (everything made at start-up is frozen out of the collector first);
+`LoopServices(config.loop, notifier)`: `prepare()` does the slow, process-wide part (lock the
+memory, freeze everything made at start-up out of the collector) and is called before the
+devices connect, because connecting arms the drives' comm watchdogs and the first tick must
+follow at once. The context manager is then entered in the loop's own thread just before the
+loop starts (real-time priority, a short GIL switch interval, gc out of the tick);
 `after_tick(now_s, slack_s)` runs once per tick with the time left before the next deadline.
 It sends READY=1 after the first tick and WATCHDOG=1 from the loop itself, so a stalled loop
 stops the pings and systemd restarts the service.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import gc
 import logging
 import sys
+from dataclasses import replace
 
 from rig.config import LoopConfig
 from rig.realtime import RealtimeReport, TickGc, apply_realtime, gc_freeze_after_startup
@@ -35,11 +39,19 @@ class LoopServices:
         self.gc = TickGc()
         self._ready_sent = False
         self._switch_interval = sys.getswitchinterval()
+        self._memory: RealtimeReport | None = None
 
-    def __enter__(self) -> "LoopServices":
-        self.report = apply_realtime(self.loop.realtime_priority, self.loop.lock_memory)
+    def prepare(self) -> None:
+        """Lock memory and freeze the gc: slow (~0.1-0.5 s), so before the drives' watchdogs start."""
+        self._memory = apply_realtime(0, self.loop.lock_memory)
         frozen = gc_freeze_after_startup()
         log.info("gc: %d objects frozen after start-up", frozen.frozen)
+
+    def __enter__(self) -> "LoopServices":
+        if self._memory is None:
+            self.prepare()
+        scheduling = apply_realtime(self.loop.realtime_priority, False)
+        self.report = replace(scheduling, memory_locked=self._memory.memory_locked, memory=self._memory.memory)
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.gc.__enter__()
