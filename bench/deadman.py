@@ -10,7 +10,8 @@ separate from the controller) through attach, 30 % unloading and walking at 1.0 
 then watches the sim's ground truth over its control hook (GET /state, every ~5 ms) until the
 belt is at rest. Reports: the time from the kill to the chain opening, to the belt drive
 starting its ramp, to the belt at rest, the belt's travel after the kill, the harness brake,
-the lowest line force and the winch's lowest position (it must never pay out). The orphaned
+the lowest line force and the winch's lowest position (after the kill it may pay out only what its last
+command does until the harness drive's own watchdog brakes it: 50 ms by default). The orphaned
 sim process is stopped at the end. `measure()` is also what tests/test_deadman.py asserts on.
 """
 from __future__ import annotations
