@@ -28,23 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from rig.config import load_config
+from rig.script import session_text
 
 ROOT = Path(__file__).resolve().parents[1]
-SESSION = """
-[[step]]
-do = "attach"
-[[step]]
-do = "unload"
-percent = 30
-[[step]]
-do = "walk"
-speed_mps = 1.0
-hold_s = 600
-[[step]]
-do = "stop"
-[[step]]
-do = "detach"
-"""
 AT_REST_MPS = 0.005
 WATCH_LIMIT_S = 15.0
 
@@ -111,7 +97,7 @@ def measure(config_path: str) -> dict[str, Any]:
     """Walk, SIGKILL the controller, watch the sim until the belt is at rest."""
     config = load_config(config_path)
     script = Path(tempfile.mkdtemp(prefix="rig-deadman-")) / "walk.toml"
-    script.write_text(SESSION)
+    script.write_text(session_text(1.0, 600))  # ends with stop and detach, never reached
     proc = _walk(config_path, script)
     try:
         before = sim_state(config.sim.control_port)

@@ -25,26 +25,10 @@ from rig.clock import MonotonicClock
 from rig.config import load_config
 from rig.realtime import describe_policy
 from rig.recorder import SessionRecorder
-from rig.script import parse_script
+from rig.script import parse_script, session_text
 from rig.sdnotify import Notifier
 from rig.services import LoopServices
 from rig.simproc import sim_process
-
-SESSION = """
-[[step]]
-do = "attach"
-[[step]]
-do = "unload"
-percent = 30
-[[step]]
-do = "walk"
-speed_mps = 1.0
-hold_s = {seconds}
-[[step]]
-do = "stop"
-[[step]]
-do = "detach"
-"""
 
 
 def rss_mb() -> float:
@@ -85,7 +69,7 @@ class PolicySeen(LoopServices):
 
 def measure(config_path: str, seconds: float) -> dict[str, Any]:
     config = load_config(config_path)
-    steps = parse_script(SESSION.format(seconds=seconds), config, "bench loop session")
+    steps = parse_script(session_text(1.0, seconds), config, "bench loop session")
     recording = Path(tempfile.mkdtemp(prefix="rig-bench-loop-")) / "session.csv.gz"
     with sim_process(config, config_path):
         clock = MonotonicClock()

@@ -343,6 +343,14 @@ def _read_step(table: Any, number: int, file: str) -> tuple[list[Step], list[Con
     return (_expand(action.do, built, number) if built is not None else []), issues
 
 
+def session_text(speed_mps: float, hold_s: float, percent: float = 30) -> str:
+    """The plain session as script TOML: attach, unload to `percent`, walk at `speed_mps` for
+    `hold_s`, stop, detach (what the benches and the end-to-end tests run)."""
+    return (f'[[step]]\ndo = "attach"\n[[step]]\ndo = "unload"\npercent = {percent}\n'
+            f'[[step]]\ndo = "walk"\nspeed_mps = {speed_mps}\nhold_s = {hold_s}\n'
+            f'[[step]]\ndo = "stop"\n[[step]]\ndo = "detach"\n')
+
+
 def parse_script(text: str, config: RigConfig, file: str = "<script>") -> list[Step]:
     """Read a script and check it against the limits and the order of states; the runtime
     steps, or ConfigError listing every problem ("file: [step N] option = value must be ...")."""

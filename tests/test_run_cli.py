@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from rig.script import session_text
 from rig.sim.lockstep import stack_config_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,23 +36,6 @@ def write_config(tmp_path: Path, sim_enabled: bool = True) -> Path:
     return path
 
 
-SESSION = """
-[[step]]
-do = "attach"
-[[step]]
-do = "unload"
-percent = 30
-[[step]]
-do = "walk"
-speed_mps = {speed}
-hold_s = {hold}
-[[step]]
-do = "stop"
-[[step]]
-do = "detach"
-"""
-
-
 def rig(*args: str) -> list[str]:
     return [sys.executable, "-m", "rig", *args]
 
@@ -68,7 +52,7 @@ def test_absent_belt_drive_refuses_to_start(tmp_path: Path):
 def test_script_runs_to_the_end(tmp_path: Path):
     config = write_config(tmp_path)
     script = tmp_path / "short.toml"
-    script.write_text(SESSION.format(speed=0.5, hold=1.5))
+    script.write_text(session_text(0.5, 1.5))
     result = subprocess.run(rig("run", "--config", str(config), "--script", str(script)),
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -82,7 +66,7 @@ def test_script_runs_to_the_end(tmp_path: Path):
 def test_script_beyond_limits_is_refused_before_anything_moves(tmp_path: Path):
     config = write_config(tmp_path)
     script = tmp_path / "fast.toml"
-    script.write_text(SESSION.format(speed=3.0, hold=1.0))
+    script.write_text(session_text(3.0, 1.0))
     result = subprocess.run(rig("run", "--config", str(config), "--script", str(script)),
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
@@ -93,7 +77,7 @@ def test_script_beyond_limits_is_refused_before_anything_moves(tmp_path: Path):
 def test_sigint_stops_the_belt_cleanly(tmp_path: Path):
     config = write_config(tmp_path)
     script = tmp_path / "long.toml"
-    script.write_text(SESSION.format(speed=1.0, hold=600))
+    script.write_text(session_text(1.0, 600))
     proc = subprocess.Popen(rig("run", "--config", str(config), "--script", str(script)), cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -115,7 +99,7 @@ def test_sigint_stops_the_belt_cleanly(tmp_path: Path):
 def test_a_recorded_session_replays_with_the_sims_true_gait_events(tmp_path: Path):
     config = write_config(tmp_path)
     script = tmp_path / "walk.toml"
-    script.write_text(SESSION.format(speed=1.0, hold=12))
+    script.write_text(session_text(1.0, 12))
     record = tmp_path / "session.csv.gz"
     result = subprocess.run(rig("run", "--config", str(config), "--script", str(script), "--record", str(record)),
                             cwd=ROOT, capture_output=True, text=True, timeout=180)
