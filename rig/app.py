@@ -47,7 +47,7 @@ def build_devices(config: RigConfig, clock: Clock) -> RigDevices:
                                   clock=clock.now),
                       ModbusSafetyIo(config.safety_io, link(config.safety_io.link, "safety I/O", "safety_io"),
                                      clock=clock.now),
-                      LoadcellStream(config.loadcell_board, clock=clock.now))
+                      LoadcellStream(config.loadcell_board, clock=clock.now), clock=clock.now)
 
 
 class RigApp:

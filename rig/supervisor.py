@@ -1,7 +1,8 @@
 """The supervisor: one tick of the rig (read, filter, judge, step states, control, command, publish).
 
 `Supervisor.tick(now_s, overrun_streak)` is called by the fixed-rate loop. In order:
-1. poll the devices due this tick and drain the load-cell samples (rig/devices.py);
+1. take in what the devices answered since the last tick, ask those due again (on their own
+   I/O threads: no round trip blocks the tick) and drain the load-cell samples (rig/devices.py);
 2. run the samples through the Cython pipeline (filtered forces, Fz, COP, gait events) and
    the fall detector;
 3. evaluate every interlock on one `InterlockInputs` snapshot (safety/interlocks.py, pure);
@@ -9,7 +10,7 @@
 5. trip every device to its safe state on entering a fault state (safety/trip.py);
 6. compute the belt command (zero outside `walking`; the drive ramps every stop at the normal
    or fast-stop deceleration) and the winch velocity (unloading force loop, or the fall catch,
-   never paying out during a fault), write them, toggle the heartbeat;
+   never paying out during a fault), post them to the devices, toggle the heartbeat;
 7. publish an immutable `Snapshot` and hand the samples to the recorder (never blocks).
 
 Not here: the timing loop (rig/loop.py), the rules of states and faults (safety/), control laws
@@ -363,8 +364,7 @@ class Supervisor:
         harness = self.devices.harness.value
         if self._ack_until is not None and harness is not None and harness.faulted:
             power = "fault_cleared"
-        self.devices.command_belt_stop(decel)
-        self.devices.command(belt_mps, self.winch_command_mps, power)
+        self.devices.command(belt_mps, self.winch_command_mps, power, decel)
         self.devices.heartbeat()
 
     def _winch(self, dt_s: float) -> float:

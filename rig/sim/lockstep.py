@@ -4,7 +4,8 @@ Every read and write crosses the real transports (Modbus TCP on loopback, the lo
 on a pseudo-terminal); only time is virtual, so runs are deterministic in outcome and faster
 than real time. After each advance the harness waits (in real time, briefly) until the
 load-cell reader thread has received the samples the world produced up to the virtual now,
-as it would have on a real clock.
+as it would have on a real clock; before it, that every Modbus transaction the tick posted to
+the devices' I/O threads has run.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from rig.sim.runner import SimRig
 
 ROOT = Path(__file__).resolve().parents[2]
 CATCH_UP_S = 0.5
+IO_WAIT_S = 2.0  # longer than any link's (retries + 1) x time-out: a dead link's jobs end in failures
 
 
 def free_port() -> int:
@@ -68,6 +70,7 @@ class Stack:
         self.app = RigApp(self.config, self.devices, self.clock, steps, recorder=recorder)
 
     def _advance(self, t0_s: float, t1_s: float) -> None:
+        self.devices.wait_idle(IO_WAIT_S)  # the tick's transactions reach the twins before time moves on
         self.sim.step_to(t0_s, t1_s)
         deadline = time.monotonic() + CATCH_UP_S
         health = self.devices.loadcells.health
