@@ -26,7 +26,7 @@ cdef class GaitDetector:
     cdef double thr, delay, bw, hs_frac, hs_min, contact_n, max_ds, side_margin, revert_s
     cdef double min_step_frac, load_alpha, settle_m, turn_m, lead_tol_m, tail_n
     cdef double cross_m, max_width
-    cdef int hs_k, to_k, guard_n, fitmax_n, fitmin_n, skip_n, boot_n, settle_n, hold_n
+    cdef int hs_k, to_k, rise_n, guard_n, fitmax_n, fitmin_n, skip_n, boot_n, settle_n, hold_n
     # history ring
     cdef double rt[RING]
     cdef double rf[RING]
@@ -34,7 +34,8 @@ cdef class GaitDetector:
     cdef double ry[RING]
     cdef long n
     # state machine and what it has learned of this walker
-    cdef int state, side, above, below, frozen, still
+    cdef int state, side, above, below, frozen, creep, still
+    cdef long rise_k
     cdef double ymin, ymax, mid
     cdef double load, step_s, last_hs, last_ev
     cdef int have_load, have_step
@@ -71,6 +72,7 @@ cdef class GaitDetector:
     cdef void enter_single(self, int side, long start) noexcept nogil
     cdef void recover_toe_off(self, int s) noexcept nogil
     cdef double swing_force(self, double* line, long k, int s) noexcept nogil
+    cdef double side_pull(self, double* line, long k, int s) noexcept nogil
     cdef bint hs_candidate(self, double t, double* line, int s) noexcept nogil
     cdef void step_single(self, double t) noexcept nogil
     cdef double hs_crossing(self, double* line, int s, long* at) noexcept nogil

@@ -21,7 +21,12 @@ cdef class GaitDetector:
     `hs_confirm_samples`, at least `min_step_frac` x the running step time after the last
     one; it is timed where the force crossed `threshold_n`. The deck load (a slow mean of
     Fz) scales the confirmation, so it holds at any unloading, and a stance foot's COP
-    wobble (a few centimetres) stays below it.
+    wobble (a few centimetres) stays below it. The fit holds still from that crossing on, but
+    a landing loads its foot fast: a departure still short of the confirmation after
+    `hs_rise_max_s` that pulls the COP no more than `threshold_n` sideways (a landing foot
+    stands a step's width beside the other) is the stance foot's COP off its line (a wobble
+    the fit took in), so the fit follows it again; otherwise a heel strike would be timed
+    at the wobble, long before the landing.
     Double support: the trailing foot's force is separated laterally,
     F_trail = Fz (y_cop - y_lead) / (y_trail - y_lead), with the trailing foot's line and the
     leading foot's lateral position from its previous stances (or the learned landing offset).
@@ -43,13 +48,14 @@ cdef class GaitDetector:
 
     def __cinit__(self, double threshold_n=20.0, double delay_s=0.0, double body_weight_n=700.0,
                   double fs_hz=1000.0, double hs_confirm_frac=0.12, double hs_confirm_min_n=40.0,
-                  int hs_confirm_samples=3, int to_confirm_samples=3, double fit_guard_s=0.03,
+                  int hs_confirm_samples=1, int to_confirm_samples=3, double fit_guard_s=0.03,
                   double fit_max_s=0.15, double fit_min_s=0.02, double ss_skip_s=0.03,
                   double contact_frac=0.1, double max_double_s=1.5, double bootstrap_s=0.06,
                   double side_margin_m=0.01, double revert_s=0.3, double min_step_frac=0.4,
                   double load_tau_s=2.0, double settle_s=0.03, double settle_m=0.001,
                   double turn_m=0.005, double lead_tol_m=0.03, double tail_frac=1.5,
-                  double settle_hold_s=0.045, double cross_m=0.05, double max_width_m=0.5):
+                  double settle_hold_s=0.045, double cross_m=0.05, double max_width_m=0.5,
+                  double hs_rise_max_s=0.08):
         self.thr, self.delay, self.bw = threshold_n, delay_s, body_weight_n
         self.hs_frac, self.hs_min = hs_confirm_frac, hs_confirm_min_n
         self.hs_k, self.to_k = hs_confirm_samples, to_confirm_samples
@@ -66,6 +72,7 @@ cdef class GaitDetector:
         self.tail_n = tail_frac * threshold_n
         self.hold_n = <int> (settle_hold_s * fs_hz + 0.5)
         self.cross_m, self.max_width = cross_m, max_width_m
+        self.rise_n = <int> (hs_rise_max_s * fs_hz + 0.5)
         self.load_alpha = 1.0 / (load_tau_s * fs_hz)
         self.n = 0
         self.ev_n = 0
@@ -94,7 +101,7 @@ cdef class GaitDetector:
             self.hs_px[j] = 0.0
             self.hs_py[j] = 0.0
             self.hs_valid[j] = 0
-        self.above = self.below = self.frozen = 0
+        self.above = self.below = self.frozen = self.creep = 0
         self.fit_reset(0)
 
     @property
@@ -255,7 +262,7 @@ cdef class GaitDetector:
         self.fit_reset(start)
         self.f_t0 = self.rt[(self.n - 1) & MASK]
         self.above = 0
-        self.frozen = 0
+        self.frozen = self.creep = 0
 
     cdef double swing_force(self, double* line, long k, int s) noexcept nogil:
         cdef int i = k & MASK
@@ -265,13 +272,32 @@ cdef class GaitDetector:
         cdef double rx = self.rx_p[s], ry = self.ry_p[s]
         return self.rf[i] * (ex * rx + ey * ry) / (rx * rx + ry * ry)
 
+    cdef double side_pull(self, double* line, long k, int s) noexcept nogil:
+        """Foot s's force from the COP's lateral departure alone (a landing foot stands a
+        step's width beside the stance foot); 0 where that width is too small to tell."""
+        cdef int i = k & MASK
+        cdef double ey = self.ry[i] - (line[2] + line[3] * (self.rt[i] - self.f_t0))
+        cdef double ry = self.ry_p[s]
+        if fabs(ry) < 2.0 * self.side_margin:
+            return 0.0
+        return self.rf[i] * ey / ry
+
     cdef bint hs_candidate(self, double t, double* line, int s) noexcept nogil:
         """The departure at the newest sample is a landing foot (not yet confirmed)."""
         cdef double f_new = self.swing_force(line, self.n - 1, s)
         cdef double conf = self.hs_frac * self.load
         if conf < self.hs_min:
             conf = self.hs_min
-        self.frozen = f_new > self.thr  # hold the fit still while the new foot loads
+        if not f_new > self.thr:
+            self.frozen = self.creep = 0
+        elif not (self.frozen or self.creep):
+            self.frozen, self.rise_k = 1, self.n - 1  # hold the fit still while the new foot loads
+        elif (self.frozen and f_new <= conf and self.n - 1 - self.rise_k > self.rise_n
+              and self.side_pull(line, self.n - 1, s) <= self.thr):
+            # too slow for a landing and no pull sideways towards the new foot: the stance
+            # foot's COP has drifted off its line along the belt (a wobble the fit took in, a
+            # curve): let the fit follow it until the departure is back below threshold
+            self.frozen, self.creep = 0, 1
         if self.have_step and t - self.last_hs < self.min_step_frac * self.step_s:
             return 0
         return f_new > conf

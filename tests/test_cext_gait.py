@@ -24,8 +24,8 @@ class ReferenceDetector:
 
     def __init__(self, thr=20.0, delay=0.0, bw=700.0, fs=1000.0):
         self.thr, self.delay, self.bw = thr, delay, bw
-        self.hs_frac, self.hs_min, self.hs_k, self.to_k = 0.12, 40.0, 3, 3
-        self.guard_n, self.fitmax_n, self.fitmin_n = 30, 150, 20
+        self.hs_frac, self.hs_min, self.hs_k, self.to_k = 0.12, 40.0, 1, 3
+        self.guard_n, self.fitmax_n, self.fitmin_n, self.rise_n = 30, 150, 20, 80
         self.skip_n, self.boot_n = 30, 60
         self.contact_n, self.max_ds, self.side_margin, self.revert_s = 0.1 * bw, 1.5, 0.01, 0.3
         self.min_step_frac, self.load_alpha = 0.4, 1.0 / (2.0 * fs)
@@ -44,7 +44,7 @@ class ReferenceDetector:
         self.rx_p, self.ry_p, self.have_r = [0.3, 0.3], [0.1, -0.1], [0, 0]
         self.ylat, self.have_ylat = [0.0, 0.0], [0, 0]
         self.hs_time, self.hs_px, self.hs_py, self.hs_valid = [0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0, 0]
-        self.above = self.below = self.frozen = 0
+        self.above = self.below = self.frozen = self.creep = 0
         self.fit_reset(0)
 
     def fit_reset(self, start):
@@ -129,7 +129,7 @@ class ReferenceDetector:
         self.state, self.side = SINGLE, side
         self.fit_reset(start)
         self.f_t0 = self.rt[(self.n - 1) & MASK]
-        self.above = self.frozen = 0
+        self.above = self.frozen = self.creep = 0
 
     def swing_force(self, line, k, s):
         i = k & MASK
@@ -139,10 +139,22 @@ class ReferenceDetector:
         rx, ry = self.rx_p[s], self.ry_p[s]
         return self.rf[i] * (ex * rx + ey * ry) / (rx * rx + ry * ry)
 
+    def side_pull(self, line, k, s):
+        i = k & MASK
+        ey = self.ry[i] - (line[2] + line[3] * (self.rt[i] - self.f_t0))
+        ry = self.ry_p[s]
+        return 0.0 if abs(ry) < 2.0 * self.side_margin else self.rf[i] * ey / ry
+
     def hs_candidate(self, t, line, s):
         f_new = self.swing_force(line, self.n - 1, s)
         conf = max(self.hs_frac * self.load, self.hs_min)
-        self.frozen = int(f_new > self.thr)
+        if not f_new > self.thr:
+            self.frozen = self.creep = 0
+        elif not (self.frozen or self.creep):
+            self.frozen, self.rise_k = 1, self.n - 1
+        elif (self.frozen and f_new <= conf and self.n - 1 - self.rise_k > self.rise_n
+              and self.side_pull(line, self.n - 1, s) <= self.thr):
+            self.frozen, self.creep = 0, 1
         if self.have_step and t - self.last_hs < self.min_step_frac * self.step_s:
             return False
         return f_new > conf
@@ -383,3 +395,23 @@ def test_toe_off_recovered_when_single_support_is_found_late():
     assert t_s == pytest.approx(0.55 - 20.0 * 0.15 / 700.0, abs=1e-3)
     assert t_s < detected_at < 0.7
 
+
+
+def test_heel_strike_not_timed_at_a_stance_wobble():
+    """The stance foot's COP jumps 3 cm forward at 0.6 s (the fit's line no longer holds: a
+    departure of ~60 N that never grows and pulls nowhere sideways); the left foot lands at
+    0.9 s. The heel strike is timed at the landing, not at the wobble 300 ms before it."""
+    t = np.arange(1200) / 1000.0
+    landing = np.clip((t - 0.9) / 0.05, 0.0, 1.0) * 350.0
+    right = np.clip((t - 0.05) / 0.2, 0.0, 1.0) * 700.0 - landing
+    left = 700.0 - right
+    x_right = 0.3 - t + 0.03 * np.clip((t - 0.6) / 0.04, 0.0, 1.0)
+    x_left = np.where(t < 0.5, 0.0, 0.3 - (t - 0.9))
+    fz = left + right
+    cx, cy = (left * x_left + right * x_right) / fz, 0.09 * (left - right) / fz
+    strikes = [e for e in GaitDetector(body_weight_n=700.0).process(t, fz, cx, cy) if e[1] == 0]
+    assert len(strikes) == 1
+    t_s, _, side, detected_at = strikes[0]
+    assert side == LEFT
+    assert t_s == pytest.approx(0.9 + 0.05 * 20.0 / 350.0, abs=2e-3)
+    assert detected_at < 0.92
