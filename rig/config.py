@@ -165,6 +165,8 @@ class SafetyIoConfig:
 
     poll_hz: float = opt(100.0, min=1.0, max=1000.0)
     heartbeat_timeout_s: float = opt(0.2, gt=0.0, max=5.0, doc="module opens the chain if the heartbeat stops")
+    heartbeat_hz: float = opt(25.0, min=1.0, max=1000.0,
+                              doc="how often the controller-alive coil toggles; at least 4 toggles per heartbeat_timeout_s")
     input_estop_closed: int = opt(0, min=0, max=0xFFFF)
     input_key_present: int = opt(1, min=0, max=0xFFFF)
     input_harness_attached: int = opt(2, min=0, max=0xFFFF)
@@ -175,7 +177,12 @@ class SafetyIoConfig:
     link: LinkConfig = section(lambda: LinkConfig(port=15022, timeout_s=0.005, retries=1))
 
     def check(self) -> list[tuple[str, str]]:
-        return blocking_issues(self.link, self.poll_hz)
+        issues = blocking_issues(self.link, self.poll_hz)
+        if self.heartbeat_hz * self.heartbeat_timeout_s < 4.0:
+            issues.append(("heartbeat_hz", f"= {self.heartbeat_hz:g} toggles the heartbeat fewer than 4 times in "
+                                           f"heartbeat_timeout_s = {self.heartbeat_timeout_s:g}: must be at least "
+                                           f"{4.0 / self.heartbeat_timeout_s:g}, or one late toggle opens the chain"))
+        return issues
 
 
 @dataclass(frozen=True)

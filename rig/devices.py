@@ -5,7 +5,7 @@ asks again of each device whose poll is due (each at its own `poll_hz`, as a who
 loop ticks) and drains the load-cell stream; what a device last answered, or the error it got,
 stays in `belt`, `harness`, `safety_io` (`DeviceReading`s). `links(now_s)` judges every link for
 the interlocks. `command(...)` sends the tick's belt speed, winch velocity and winch power goal;
-`heartbeat()` toggles the controller-alive coil. `safe_state_actions()` lists what
+`heartbeat(tick)` toggles the controller-alive coil at `safety_io.heartbeat_hz`. `safe_state_actions()` lists what
 `safety.trip` calls to put every device in its safe state.
 
 Every Modbus transaction runs on its device's own I/O thread (rig/deviceio.py): the loop posts
@@ -120,6 +120,8 @@ class RigDevices:
         self.harness = DeviceReading("harness drive", every["harness"], 1 % every["harness"])
         self.belt = DeviceReading("belt drive", every["belt"], 2 % every["belt"])
         self.workers = {name: IoWorker(name) for name in ("belt", "harness", "safety_io")}
+        self.heartbeat_every = max(1, round(rate / self.config.safety_io.heartbeat_hz))
+        self._belt_written: tuple[float, float] | None = None  # set on the belt's I/O thread
 
     # --- start and end ---------------------------------------------------------------------
     def connect(self) -> list[DeviceError]:
@@ -177,12 +179,16 @@ class RigDevices:
                 "loadcell": DeviceLink(fault=stream_fault, age_s=age)}
 
     def command(self, belt_mps: float, winch_mps: float, power: str, belt_stop_decel_mps2: float) -> None:
-        """Send the tick's commands: the belt's speed (and the deceleration its drive stops at,
-        written only when changed) and the winch's velocity and power goal."""
-        def belt() -> None:
-            self.belt_drive.set_stop_deceleration(belt_stop_decel_mps2)
-            self.belt_drive.set_speed(belt_mps)
-        self._post("belt", self.belt, "command", belt)
+        """Send the tick's commands: the belt's speed and the deceleration its drive stops at
+        (sent until the drive has taken it: a failed write goes out again) and the winch's
+        velocity and power goal (every tick: the force loop moves it)."""
+        belt = (belt_mps, belt_stop_decel_mps2)
+        if belt != self._belt_written:
+            def write() -> None:
+                self.belt_drive.set_stop_deceleration(belt_stop_decel_mps2)
+                self.belt_drive.set_speed(belt_mps)
+                self._belt_written = belt  # only once both writes went through
+            self._post("belt", self.belt, "command", write)
         status = self.harness.value
         if status is not None and self.harness.error is None:
             self._post("harness", self.harness, "command", lambda: self._winch(winch_mps, power, status))
@@ -193,8 +199,10 @@ class RigDevices:
         there = self.harness_drive.step_towards(power, status)
         self.harness_drive.set_velocity(winch_mps if there and power == "enabled" else 0.0)
 
-    def heartbeat(self) -> None:
-        self._post("safety_io", self.safety_io, "heartbeat", self.safety_module.toggle_heartbeat)
+    def heartbeat(self, tick: int) -> None:
+        """Toggle the controller-alive coil on every `heartbeat_every`-th tick (safety_io.heartbeat_hz)."""
+        if tick % self.heartbeat_every == 0:
+            self._post("safety_io", self.safety_io, "heartbeat", self.safety_module.toggle_heartbeat)
 
     def set_beacon(self, on: bool) -> None:
         self._post("safety_io", self.safety_io, "beacon", lambda: self.safety_module.set_beacon(on))
@@ -209,6 +217,7 @@ class RigDevices:
             self.belt_drive.forget_command()
         self._post("belt", self.belt, "reset", belt)
         self._post("harness", self.harness, "reset", self.harness_drive.forget_command)
+        self._belt_written = None  # resend the belt's command too
 
     def _post(self, device: str, reading: DeviceReading, key: str, action: Callable[[], object],
               first: bool = False) -> None:
@@ -227,4 +236,6 @@ class RigDevices:
 
     def _safe(self, device: str, reading: DeviceReading, action: Callable[[], object]) -> None:
         self.workers[device].drop("command")
+        if device == "belt":
+            self._belt_written = None  # the stop overrode it: the next command goes out again
         self._post(device, reading, "safe", action, first=True)

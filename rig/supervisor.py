@@ -365,7 +365,7 @@ class Supervisor:
         if self._ack_until is not None and harness is not None and harness.faulted:
             power = "fault_cleared"
         self.devices.command(belt_mps, self.winch_command_mps, power, decel)
-        self.devices.heartbeat()
+        self.devices.heartbeat(self.ticks)
 
     def _winch(self, dt_s: float) -> float:
         harness = self.devices.harness.value

@@ -173,6 +173,8 @@ Check = Callable[[InterlockInputs, InterlockLimits, _Timers], Iterator[tuple[int
 # --- helpers ---------------------------------------------------------------------------------
 def _finite(value: object) -> float | None:
     """The value as a float if it is a finite number, else None."""
+    if type(value) is float:  # the common case, without the numbers.Real ABC check
+        return value if math.isfinite(value) else None
     if isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     return None

@@ -193,3 +193,10 @@ def test_cli_run_refuses_bad_config(tmp_path: Path):
     assert result.returncode == 1
     assert "must be at most 5.0" in result.stderr
     assert "running" not in result.stdout
+
+
+def test_heartbeat_must_toggle_four_times_per_watchdog_timeout():
+    (message,) = issues_of("[safety_io]\nheartbeat_timeout_s = 0.2\nheartbeat_hz = 10\n")
+    assert "[safety_io] heartbeat_hz = 10 toggles the heartbeat fewer than 4 times" in message
+    assert "must be at least 20" in message
+    assert parse_config("[safety_io]\nheartbeat_timeout_s = 0.2\nheartbeat_hz = 20\n").safety_io.heartbeat_hz == 20

@@ -187,3 +187,45 @@ def test_a_failed_write_reaches_the_loop_as_the_devices_error(devices):
     assert d.wait_idle(2.0)
     d.poll(0.0, 1)
     assert d.belt.error is not None and d.belt.error.code == 101
+
+
+def test_an_unchanged_belt_command_goes_out_once(devices):
+    d, belt = devices
+    for _ in range(3):
+        d.command(0.5, 0.0, "disabled", 1.0)
+        assert d.wait_idle(2.0)
+    assert belt.calls == ["decel 1.0", "speed 0.5"]
+
+
+def test_a_belt_command_that_failed_goes_out_again(devices):
+    d, belt = devices
+    real, tries = belt.set_speed, []
+
+    def flaky(mps):
+        tries.append(mps)
+        if len(tries) == 1:
+            raise CommsError(101, "belt drive: write 0x2000 timed out")
+        real(mps)
+    belt.set_speed = flaky
+    for _ in range(3):
+        d.command(0.5, 0.0, "disabled", 1.0)
+        assert d.wait_idle(2.0)
+    assert tries == [0.5, 0.5] and belt.calls.count("speed 0.5") == 1
+
+
+def test_the_heartbeat_toggles_at_its_own_rate_not_every_tick():
+    config = parse_config("[loop]\nrate_hz = 200.0\n[safety_io]\nheartbeat_hz = 25.0\n")
+    toggles = []
+
+    class Module(Quiet):
+        def toggle_heartbeat(self):
+            toggles.append(1)
+    d = RigDevices(config, Quiet(), Quiet(), Module(), NoCells())
+    d.connect()
+    try:
+        for tick in range(80):  # 0.4 s of ticks
+            d.heartbeat(tick)
+            assert d.wait_idle(2.0)
+    finally:
+        d.close()
+    assert len(toggles) == 10

@@ -37,15 +37,12 @@ class ChannelChecks:
     noise_limit_counts: float = 1500.0  # median |diff|; 15 N at the nominal 0.01 N/count
 
 
-def _tail_run(condition: np.ndarray, previous: np.ndarray) -> np.ndarray:
-    """Per column: how many rows at the end are True, continuing `previous` if all are."""
-    reversed_rows = condition[::-1]
-    trailing = np.argmin(reversed_rows, axis=0)  # index of the first False from the end
-    return np.where(reversed_rows.all(axis=0), previous + len(condition), trailing)
-
-
 class ChannelMonitor:
-    """Run lengths and noise per channel; see the module docstring."""
+    """Run lengths and noise per channel; see the module docstring.
+
+    A tick brings a handful of samples: the run lengths are counted in plain Python (a few
+    dozen comparisons cost less than the numpy calls they would take); the noise history is a
+    fixed numpy ring, measured every NOISE_EVERY_UPDATES updates."""
 
     def __init__(self, checks: ChannelChecks = ChannelChecks()):
         self.checks = checks
@@ -53,42 +50,59 @@ class ChannelMonitor:
 
     def reset(self) -> None:
         """Forget everything (after a reconnect the old runs mean nothing)."""
-        self._runs = np.zeros(3 * N_CHANNELS, np.int64)  # rail | zero | flat, per channel
-        self._recent = np.zeros((0, N_CHANNELS), np.int64)
+        self._rail = [0] * N_CHANNELS
+        self._zero = [0] * N_CHANNELS
+        self._flat = [0] * N_CHANNELS
+        self._last: list[int | None] = [None] * N_CHANNELS
+        self._ring = np.zeros((self.checks.noise_window_samples, N_CHANNELS), np.int64)
+        self._seen = 0  # samples written to the ring since the reset
         self._noise = np.zeros(N_CHANNELS)
         self._updates = 0
 
     @property
     def rail_run(self) -> np.ndarray:
-        return self._runs[:N_CHANNELS]
+        return np.array(self._rail)
 
     @property
     def zero_run(self) -> np.ndarray:
-        return self._runs[N_CHANNELS:2 * N_CHANNELS]
+        return np.array(self._zero)
 
     @property
     def flat_run(self) -> np.ndarray:
-        return self._runs[2 * N_CHANNELS:]
+        return np.array(self._flat)
 
     def update(self, counts: np.ndarray) -> None:
         """Take in a batch of raw counts, shape (n, 5)."""
         if len(counts) == 0:
             return
-        c = counts.astype(np.int64)
-        previous = self._recent[-1:] if len(self._recent) else c[:1] + 1
-        k = self.checks
-        conditions = np.concatenate(((c >= k.rail_high_counts) | (c <= k.rail_low_counts), c == 0,
-                                     np.diff(c, axis=0, prepend=previous) == 0), axis=1)
-        self._runs = _tail_run(conditions, self._runs)  # one pass for all three checks
-        self._recent = np.concatenate((self._recent, c))[-k.noise_window_samples:]
+        self._count_runs(counts.tolist())
+        self._remember(counts)
         self._updates += 1
         if self._updates % NOISE_EVERY_UPDATES == 0:  # a median is dear; noise is only an alarm
             self._noise = self._measure_noise()
 
+    def _count_runs(self, rows: list[list[int]]) -> None:
+        high, low = self.checks.rail_high_counts, self.checks.rail_low_counts
+        rail, zero, flat, last = self._rail, self._zero, self._flat, self._last
+        for row in rows:
+            for ch, value in enumerate(row):
+                rail[ch] = rail[ch] + 1 if (value >= high or value <= low) else 0
+                zero[ch] = zero[ch] + 1 if value == 0 else 0
+                flat[ch] = flat[ch] + 1 if value == last[ch] else 0
+                last[ch] = value
+
+    def _remember(self, counts: np.ndarray) -> None:
+        size = len(self._ring)
+        fresh = counts[-size:]
+        self._ring[(self._seen + np.arange(len(fresh))) % size] = fresh
+        self._seen += len(fresh)
+
     def _measure_noise(self) -> np.ndarray:
-        if len(self._recent) < self.checks.noise_window_samples:
+        size = len(self._ring)
+        if self._seen < size:
             return np.zeros(N_CHANNELS)
-        return np.median(np.abs(np.diff(self._recent, axis=0)), axis=0)
+        recent = np.roll(self._ring, -(self._seen % size), axis=0)  # oldest first
+        return np.median(np.abs(np.diff(recent, axis=0)), axis=0)
 
     def noise_counts(self) -> np.ndarray:
         """Median |difference| over the recent window per channel (0 until the window is full),
@@ -107,17 +121,17 @@ class ChannelMonitor:
 
     def _channel_fault(self, ch: int, name: str, noise: float) -> DeviceError | None:
         k = self.checks
-        last = int(self._recent[-1, ch]) if len(self._recent) else 0
-        if self.rail_run[ch] >= k.saturated_samples:
+        last = self._last[ch] or 0
+        if self._rail[ch] >= k.saturated_samples:
             side = "top" if last >= k.rail_high_counts else "bottom"
             return DeviceError(fault("loadcell_saturated").code,
-                               f"load cell {name}: {self.rail_run[ch]} samples at the {side} rail ({last} counts)")
-        if self.zero_run[ch] >= k.disconnected_samples:
+                               f"load cell {name}: {self._rail[ch]} samples at the {side} rail ({last} counts)")
+        if self._zero[ch] >= k.disconnected_samples:
             return DeviceError(fault("loadcell_disconnected").code,
-                               f"load cell {name}: {self.zero_run[ch]} samples of exactly 0 counts")
-        if self.flat_run[ch] >= k.flatline_samples:
+                               f"load cell {name}: {self._zero[ch]} samples of exactly 0 counts")
+        if self._flat[ch] >= k.flatline_samples:
             return DeviceError(fault("loadcell_flatlined").code,
-                               f"load cell {name}: {self.flat_run[ch]} identical samples ({last} counts)")
+                               f"load cell {name}: {self._flat[ch]} identical samples ({last} counts)")
         if noise > k.noise_limit_counts:
             return DeviceError(fault("loadcell_noisy").code,
                                f"load cell {name}: median sample-to-sample change {noise:.0f} counts "
