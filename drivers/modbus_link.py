@@ -1,4 +1,7 @@
-"""One Modbus device's link: a pymodbus client, serialised access, explicit time-outs, health.
+"""One Modbus device's link: a client, serialised access, explicit time-outs, health.
+
+The client is the lean TCP client (drivers/modbus_tcp.py) on Modbus TCP and pymodbus's serial
+client on RTU; both answer the same calls.
 
 Every call either returns valid data or raises a `DeviceError` with the device's fault codes:
 `CommsError(comm_lost_code)` for time-outs, dropped links and garbled answers,
@@ -23,6 +26,7 @@ from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
 from drivers.errors import CommsError, DeviceRejected
+from drivers.modbus_tcp import LeanTcpClient
 from rig.config import LinkConfig
 
 LATE_MARGIN_S = 0.05  # scheduling slack on top of the link's own budget before an answer counts as late
@@ -47,8 +51,15 @@ class LinkHealth:
         return float("inf") if self.last_good_s is None else now_s - self.last_good_s
 
 
-def make_client(link: LinkConfig) -> ModbusTcpClient | ModbusSerialClient:
-    """A pymodbus sync client for the link, with its explicit time-out and retry budget."""
+def make_client(link: LinkConfig) -> LeanTcpClient | ModbusSerialClient:
+    """A sync client for the link, with its explicit time-out and retry budget."""
+    if link.transport == "tcp":
+        return LeanTcpClient(link.host, port=link.port, timeout=link.timeout_s, retries=link.retries)
+    return pymodbus_client(link)
+
+
+def pymodbus_client(link: LinkConfig) -> ModbusTcpClient | ModbusSerialClient:
+    """pymodbus's own sync client for the link (RTU's client; `rig bench modbus` compares TCP's)."""
     if link.transport == "tcp":
         return ModbusTcpClient(link.host, port=link.port, timeout=link.timeout_s,
                                retries=link.retries, reconnect_delay=0.0)
