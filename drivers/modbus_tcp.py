@@ -3,7 +3,8 @@
 The rig's three TCP devices are polled some 800 times a second between them, so the client's
 own cost is the loop's CPU. This one builds each request with one `struct.pack`, sends it with
 one syscall, reads the 7-byte MBAP header and the PDU, and checks them: transaction id
-(answers to earlier, timed-out requests are skipped, never taken for this one), protocol 0,
+(answers to earlier calls' timed-out requests are skipped, never taken for this one; a
+retry takes the late answer to its own call's first attempt: the same request), protocol 0,
 unit, function code and the echo of writes. It costs about a third of pymodbus's client per
 transaction (`rig bench modbus` prints both).
 
@@ -13,7 +14,8 @@ Its methods and answers mirror the part of pymodbus's sync client that `ModbusLi
 takes either. Failures raise `ModbusWireError` (time-out, closed connection, a garbled or
 mismatched answer); an exception response is an answer, with `isError()` true.
 
-Time-outs: `timeout` per attempt, `retries` extra attempts. A time-out with nothing of the
+Time-outs: `timeout` per attempt, `retries` extra attempts; the first answer on a new
+connection gets up to FIRST_ANSWER_S (as connecting itself is outside the loop's budget). A time-out with nothing of the
 answer received keeps the connection (the late answer is skipped by its transaction id); one
 in the middle of an answer, or a garbled answer, closes it, and the next call reconnects.
 
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 
 MBAP = struct.Struct(">HHHB")  # transaction id, protocol id (0), length (unit + PDU), unit
 MAX_PDU = 253
+FIRST_ANSWER_S = 0.5  # the first answer on a new connection may be slow (the device sets the connection up)
 RECV_BYTES = 512  # more than the longest answer: one recv takes a whole answer (and any late one before it)
 
 
@@ -58,6 +61,8 @@ class LeanTcpClient:
         self._sock: socket.socket | None = None
         self._buf = bytearray()  # received, not yet read (the rest of a recv)
         self._sock_timeout = timeout
+        self._fresh = True  # no request yet on this connection
+        self._waiting_s = timeout
         self._tid = 0
 
     # --- connection ----------------------------------------------------------------------
@@ -74,12 +79,13 @@ class LeanTcpClient:
             return False
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
-        self._arm_timeout()
+        self._fresh = True
+        self._arm_timeout(max(self.timeout, FIRST_ANSWER_S))
         return True
 
-    def _arm_timeout(self) -> None:
-        self._sock.settimeout(self.timeout)
-        self._sock_timeout = self.timeout
+    def _arm_timeout(self, timeout_s: float) -> None:
+        self._sock.settimeout(timeout_s)
+        self._sock_timeout = timeout_s
 
     def close(self) -> None:
         self._buf.clear()
@@ -130,21 +136,26 @@ class LeanTcpClient:
     # --- one transaction -----------------------------------------------------------------
     def _execute(self, unit: int, pdu: bytes) -> tuple[int, bytes]:
         last: ModbusWireError | None = None
+        sent: set[int] = set()  # this call's attempts: a late answer to any of them answers it
         for _ in range(self.retries + 1):
             if not self.connect():
                 raise ModbusWireError(f"cannot connect to {self.host}:{self.port}")
             try:
-                return self._attempt(unit, pdu)
+                return self._attempt(unit, pdu, sent)
             except ModbusWireError as exc:
                 last = exc
         raise last if last is not None else ModbusWireError("no attempt made")
 
-    def _attempt(self, unit: int, pdu: bytes) -> tuple[int, bytes]:
+    def _attempt(self, unit: int, pdu: bytes, sent: set[int]) -> tuple[int, bytes]:
         self._tid = (self._tid + 1) & 0xFFFF
         tid = self._tid
-        deadline = time.monotonic() + self.timeout
-        if self._sock_timeout != self.timeout:
-            self._arm_timeout()
+        sent.add(tid)
+        timeout_s = max(self.timeout, FIRST_ANSWER_S) if self._fresh else self.timeout
+        self._fresh = False  # only the first request on a connection waits longer
+        self._waiting_s = timeout_s
+        deadline = time.monotonic() + timeout_s
+        if self._sock_timeout != timeout_s:
+            self._arm_timeout(timeout_s)
         try:
             self._sock.sendall(MBAP.pack(tid, 0, len(pdu) + 1, unit) + pdu)
         except OSError as exc:
@@ -157,8 +168,8 @@ class LeanTcpClient:
                 self.close()
                 raise ModbusWireError(f"not a Modbus TCP answer (protocol {protocol}, length {length})")
             body = self._recv(length - 1, deadline, first=False)
-            if got_tid == tid:
-                break  # an answer to an earlier request that timed out is skipped
+            if got_tid in sent:
+                break  # the same request's answer; one to an earlier call that timed out is skipped
         if got_unit != unit:
             raise ModbusWireError(f"answer from unit {got_unit}, asked unit {unit}")
         return self._parse(pdu, body)
@@ -180,7 +191,7 @@ class LeanTcpClient:
             except (socket.timeout, TimeoutError):
                 if buf or not first:
                     self.close()
-                raise ModbusWireError(f"no answer within {self.timeout * 1000:.0f} ms") from None
+                raise ModbusWireError(f"no answer within {self._waiting_s * 1000:.0f} ms") from None
             except OSError as exc:
                 self.close()
                 raise ModbusWireError(f"receive failed: {exc}") from None

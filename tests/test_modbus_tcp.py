@@ -113,17 +113,19 @@ def scripted():
         server.close()
 
 
-def test_a_late_answer_to_a_timed_out_request_is_skipped_not_taken(scripted):
+def test_a_late_answer_to_an_earlier_call_is_skipped_not_taken(scripted):
     calls = []
 
     def respond(tid, unit, pdu):
         calls.append(tid)
         if len(calls) == 1:
-            return []  # the first request times out ...
-        # ... its answer comes late, just before the answer to the retry
+            return []  # the first call times out ...
+        # ... its answer comes late, just before the answer to the next call
         return [frame(calls[0], unit, registers(111)), frame(tid, unit, registers(222))]
     server = scripted(respond)
-    client = LeanTcpClient("127.0.0.1", server.port, timeout=0.1, retries=1)
+    client = LeanTcpClient("127.0.0.1", server.port, timeout=0.1, retries=0)
+    with pytest.raises(ModbusWireError):
+        client.read_holding_registers(0, count=1, device_id=1)
     assert client.read_holding_registers(0, count=1, device_id=1).registers == [222]
     assert server.connections == 1  # a clean time-out keeps the connection
 
@@ -184,3 +186,15 @@ def test_nobody_listening_is_a_wire_error():
     assert not client.connect()
     with pytest.raises(ModbusWireError, match="cannot connect"):
         client.read_holding_registers(0, count=1)
+
+
+def test_a_retry_takes_the_late_answer_to_its_own_first_attempt(scripted):
+    calls = []
+
+    def respond(tid, unit, pdu):
+        calls.append(tid)
+        # the first attempt's answer comes only after the retry was sent; the retry's never
+        return [] if len(calls) == 1 else [frame(calls[0], unit, registers(333))]
+    server = scripted(respond)
+    client = LeanTcpClient("127.0.0.1", server.port, timeout=0.1, retries=1)
+    assert client.read_holding_registers(0, count=1).registers == [333]
