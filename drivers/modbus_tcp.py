@@ -14,10 +14,11 @@ Its methods and answers mirror the part of pymodbus's sync client that `ModbusLi
 takes either. Failures raise `ModbusWireError` (time-out, closed connection, a garbled or
 mismatched answer); an exception response is an answer, with `isError()` true.
 
-Time-outs: `timeout` per attempt, `retries` extra attempts; the first answer on a new
-connection gets up to FIRST_ANSWER_S (as connecting itself is outside the loop's budget). A time-out with nothing of the
-answer received keeps the connection (the late answer is skipped by its transaction id); one
-in the middle of an answer, or a garbled answer, closes it, and the next call reconnects.
+Time-outs: `timeout` per attempt, `retries` extra attempts; the first request on a new
+connection may take up to FIRST_ANSWER_S (connecting is outside the loop's budget too). A
+time-out with nothing of the answer received keeps the connection (the late answer is skipped
+by its transaction id); one in the middle of an answer, or a garbled answer, closes it, and
+the next call reconnects.
 
 Not here: RTU (pymodbus's serial client, on buses polled at tens of hertz), serialised access
 and health (drivers/modbus_link.py).

@@ -195,12 +195,12 @@ class FallDetector:
     def _despiked(self, t: float, raw: list[float]) -> tuple[float, ...]:
         """Median of three per channel, centred one sample back (its time moves back with it);
         a non-finite value is replaced by the channel's last good one."""
-        last = self._raw[-1] if self._raw else [0.0] * 5
-        raw = [x if math.isfinite(x) else last[i] for i, x in enumerate(raw)]
+        if not math.isfinite(sum(raw)):  # (a sum of finite forces is finite: the usual, cheap test)
+            last = self._raw[-1] if self._raw else [0.0] * 5
+            raw = [x if math.isfinite(x) else last[i] for i, x in enumerate(raw)]
         self._raw = (self._raw + [raw])[-3:]
         if len(self._raw) == 3:
-            a, b, c = self._raw
-            forces = [_med3(a[i], b[i], c[i]) for i in range(5)]
+            forces = [_med3(a, b, c) for a, b, c in zip(*self._raw)]
             t -= 1.0 / self.limits.sample_rate_hz
         else:
             forces = raw

@@ -7,6 +7,7 @@ import contextlib
 import socket
 import struct
 import threading
+import time
 
 import pytest
 
@@ -26,7 +27,13 @@ def tk_server():
     slave.add_block("coils", cst.COILS, 0, 16)
     slave.add_block("inputs", cst.DISCRETE_INPUTS, 0, 16)
     slave.set_values("inputs", 0, [1, 0, 1, 1, 0, 0, 0, 0, 1])
-    server.start()
+    server.start()  # listens from its own thread: wait until it takes connections
+    deadline = time.monotonic() + 5.0
+    probe = LeanTcpClient("127.0.0.1", port)
+    while not probe.connect():
+        assert time.monotonic() < deadline, "modbus-tk server did not start listening"
+        time.sleep(0.01)
+    probe.close()
     yield port, slave
     server.stop()
 
