@@ -99,7 +99,7 @@ def measure(config_path: str, seconds: float) -> dict[str, Any]:
         "period_err_max_ms": round(stats.period_err_max_ms, 4),
         "overruns": stats.overruns, "longest_overrun_periods": stats.longest_overrun_periods,
         "cpu_pct": round(100.0 * cpu / wall, 2), "rss_mb": round(rss_mb(), 1),
-        "sched_policy": services.policy, "realtime": str(services.report),
+        "sched_policy": services.policy, "realtime": str(services.report), "companions": services.companions,
         "final_state": snap.state, "faults": [f.code for f in snap.faults],
         "script": (app.script.failure or "finished") if app.script else "none", "exit_code": code,
         "recorded_samples": rec.written, "recorder_dropped_samples": rec.dropped,
@@ -110,7 +110,7 @@ def measure(config_path: str, seconds: float) -> dict[str, Any]:
 def main(args) -> int:
     result = measure(args.config, args.seconds)
     print(f"loop at {result['rate_hz']:.0f} Hz for {result['seconds']} s ({result['ticks']} ticks; "
-          f"loop thread {result['sched_policy']}); session: attach, 30 %, walk 1.0 m/s for "
+          f"loop thread {result['sched_policy']}, {result['companions']}); session: attach, 30 %, walk 1.0 m/s for "
           f"{result['walk_seconds']} s, stop, detach -> {result['final_state']}, script {result['script']}")
     print(f"period error p50 {result['period_err_p50_ms']} ms, p99 {result['period_err_p99_ms']} ms, "
           f"max {result['period_err_max_ms']} ms; overruns {result['overruns']} "

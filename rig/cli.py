@@ -18,6 +18,7 @@ from rig.config import RigConfig, load_config, show_config
 from rig.configspec import ConfigError
 
 DEFAULT_CONFIG = "configs/sim.toml"
+SIM_SWITCH_INTERVAL_S = 0.0005
 log = logging.getLogger("rig")
 
 
@@ -193,6 +194,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # The twins stand in for hardware with its own processors: the board's 1 kHz stream and the
+    # drives' answers must not wait 5 ms (Python's default) for the GIL behind the physics thread.
+    sys.setswitchinterval(SIM_SWITCH_INTERVAL_S)
     sim = SimRig(config)
     sim.recorder = Recorder(args.record) if args.record else None
     control = ControlServer(sim, config.sim.control_port)

@@ -4,6 +4,12 @@
   sched_setscheduler(0, ...) to the calling thread only) and mlockall(MCL_CURRENT|MCL_FUTURE)
   for the process. Each falls back with a logged warning; the returned `RealtimeReport` says
   what is in force (read back from the kernel) and why anything asked for is not.
+- `apply_companions(thread_ids, priority)`: SCHED_FIFO one step below the loop for the process's
+  other Python threads (the devices' I/O threads, the load-cell reader, the recorder). An
+  ordinary thread holding the GIL can be preempted by any other process on its core, and the
+  real-time loop then waits for the GIL as long (priority inversion through the GIL: 36 ms stalls
+  measured with the simulated rig on the same two cores). They block on sockets and conditions,
+  never spin.
 - `describe_policy()`: the calling thread's policy and priority, for `rig bench loop`.
 - `gc_freeze_after_startup()`: collect once, then move every object alive after start-up
   (modules, config, drivers) to the permanent generation, so later collections never scan them.
@@ -114,6 +120,32 @@ def apply_realtime(priority: int, lock_memory: bool, syscalls: Syscalls = OS_SYS
     report = RealtimeReport(policy, scheduling, locked, memory)
     log.info("loop thread: %s", report)
     return report
+
+
+def apply_companions(thread_ids: list[int], loop_priority: int, syscalls: Syscalls = OS_SYSCALLS) -> str:
+    """SCHED_FIFO at loop_priority - 1 for each thread id; what was done, in words."""
+    if loop_priority <= 1 or not thread_ids:
+        return "companion threads: ordinary scheduling"
+    priority = loop_priority - 1
+    refused = []
+    for tid in thread_ids:
+        try:
+            syscalls.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
+        except OSError as exc:
+            refused.append(f"{tid}: {exc}")
+    if refused:
+        log.warning("companion threads left at ordinary scheduling: %s", "; ".join(refused))
+        return f"companion threads: SCHED_FIFO refused for {len(refused)} of {len(thread_ids)}"
+    return f"{len(thread_ids)} companion threads at SCHED_FIFO priority {priority}"
+
+
+def release_companions(thread_ids: list[int], syscalls: Syscalls = OS_SYSCALLS) -> None:
+    """Back to ordinary scheduling (threads that have ended are skipped)."""
+    for tid in thread_ids:
+        try:
+            syscalls.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
+        except OSError:
+            pass
 
 
 def _set_fifo(priority: int, syscalls: Syscalls) -> str | None:

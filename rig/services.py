@@ -7,6 +7,9 @@ devices connect, because connecting arms the drives' comm watchdogs and the firs
 follow at once. The context manager is then entered in the loop's own thread just before the
 loop starts (real-time priority, a short GIL switch interval, gc out of the tick);
 `after_tick(now_s, slack_s)` runs once per tick with the time left before the next deadline.
+Entering also puts every other Python thread then alive (the devices' I/O threads, the
+load-cell reader, the recorder, the status printer) one real-time priority below the loop:
+any thread holding the GIL can stall the loop, and an ordinary one can be preempted holding it.
 It sends READY=1 after the first tick and WATCHDOG=1 from the loop itself, so a stalled loop
 stops the pings and systemd restarts the service.
 
@@ -19,10 +22,12 @@ from __future__ import annotations
 import gc
 import logging
 import sys
+import threading
 from dataclasses import replace
 
 from rig.config import LoopConfig
-from rig.realtime import RealtimeReport, TickGc, apply_realtime, gc_freeze_after_startup
+from rig.realtime import (RealtimeReport, TickGc, apply_companions, apply_realtime, gc_freeze_after_startup,
+                          release_companions)
 from rig.sdnotify import Notifier
 
 log = logging.getLogger(__name__)
@@ -40,6 +45,8 @@ class LoopServices:
         self._ready_sent = False
         self._switch_interval = sys.getswitchinterval()
         self._memory: RealtimeReport | None = None
+        self.companions = "companion threads: none"
+        self._companion_ids: list[int] = []
 
     def prepare(self) -> None:
         """Lock memory and freeze the gc: slow (~0.1-0.5 s), so before the drives' watchdogs start."""
@@ -52,6 +59,11 @@ class LoopServices:
             self.prepare()
         scheduling = apply_realtime(self.loop.realtime_priority, False)
         self.report = replace(scheduling, memory_locked=self._memory.memory_locked, memory=self._memory.memory)
+        if scheduling.policy.name == "SCHED_FIFO":
+            others = [t.native_id for t in threading.enumerate()
+                      if t is not threading.current_thread() and t.native_id is not None]
+            self.companions = apply_companions(others, scheduling.policy.priority)
+            self._companion_ids = others
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.gc.__enter__()
@@ -65,6 +77,7 @@ class LoopServices:
         self.notifier.watchdog_if_due(now_s)
 
     def __exit__(self, *exc: object) -> None:
+        release_companions(self._companion_ids)
         self.notifier.stopping()
         self.notifier.close()
         self.gc.__exit__(*exc)

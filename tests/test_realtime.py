@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from rig.realtime import (
-    MCL_CURRENT, MCL_FUTURE, SchedulingPolicy, Syscalls, TickGc, apply_realtime, describe_policy,
-    drop_realtime, gc_freeze_after_startup,
+    MCL_CURRENT, MCL_FUTURE, SchedulingPolicy, Syscalls, TickGc, apply_companions, apply_realtime,
+    describe_policy, drop_realtime, gc_freeze_after_startup, release_companions,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -203,3 +203,42 @@ def test_gen1_follows_the_collectors_own_rule_up_to_the_cap(generations_seen, ma
         keep += _make_gen0_due()
         assert guard.after_tick(slack_s=0.010) == expect
     assert generations_seen[-1] == expect and keep
+
+
+class ThreadsKernel:
+    """sched_setscheduler per thread id, refusing the ids it is told to refuse."""
+
+    def __init__(self, refuse: set[int] = frozenset()):
+        self.policies: dict[int, tuple[int, int]] = {}
+        self.refuse = refuse
+
+    def syscalls(self) -> Syscalls:
+        return Syscalls(self.set, None, None, None, None)
+
+    def set(self, tid: int, policy: int, param: os.sched_param) -> None:
+        if tid in self.refuse:
+            raise PermissionError(1, "Operation not permitted")
+        self.policies[tid] = (policy, param.sched_priority)
+
+
+def test_companion_threads_go_one_priority_below_the_loop_and_back_on_release():
+    kernel = ThreadsKernel()
+    said = apply_companions([11, 12], 50, kernel.syscalls())
+    assert kernel.policies == {11: (os.SCHED_FIFO, 49), 12: (os.SCHED_FIFO, 49)}
+    assert said == "2 companion threads at SCHED_FIFO priority 49"
+    release_companions([11, 12], kernel.syscalls())
+    assert kernel.policies == {11: (os.SCHED_OTHER, 0), 12: (os.SCHED_OTHER, 0)}
+
+
+def test_a_refused_companion_is_said_and_the_others_still_raised(caplog):
+    kernel = ThreadsKernel(refuse={12})
+    said = apply_companions([11, 12], 50, kernel.syscalls())
+    assert kernel.policies == {11: (os.SCHED_FIFO, 49)}
+    assert said == "companion threads: SCHED_FIFO refused for 1 of 2"
+    assert "12: [Errno 1] Operation not permitted" in caplog.text
+
+
+def test_no_companions_are_raised_without_a_real_time_loop():
+    kernel = ThreadsKernel()
+    assert apply_companions([11], 1, kernel.syscalls()) == "companion threads: ordinary scheduling"
+    assert kernel.policies == {}
