@@ -44,11 +44,16 @@ def write_coil() -> Transaction:
     return Transaction(8, 8)
 
 
-# What each device's driver does on the wire every poll (steady state, set-point written each poll).
+# What each device's driver does on the wire every poll (steady state).
 POLL_PLANS: dict[str, tuple[Transaction, ...]] = {
-    "belt": (read_registers(5), write_register()),
-    "harness": (read_registers(1), read_registers(2), read_registers(2), read_registers(1), write_registers(2)),
-    "safety_io": (read_bits(5), write_coil()),
+    "belt": (read_registers(5), write_register()),  # the speed written at most once a poll (it ramps)
+    "harness": (read_registers(1), read_registers(2), read_registers(2), read_registers(1)),
+    "safety_io": (read_bits(5),),
+}
+# Writes at their own rates: the winch velocity at harness.command_hz, the heartbeat at safety_io.heartbeat_hz.
+COMMAND_PLANS: dict[str, tuple[Transaction, ...]] = {
+    "harness": (write_registers(2),),
+    "safety_io": (write_coil(),),
 }
 
 
@@ -81,6 +86,19 @@ def device_links(config: RigConfig) -> dict[str, tuple[LinkConfig, float]]:
     return {name: (link, rates[name]) for name, link in config.modbus_links().items()}
 
 
+def command_rates(config: RigConfig) -> dict[str, float]:
+    """How often each device's own writes go out (never faster than the loop posts them)."""
+    loop = config.loop.rate_hz
+    return {"harness": min(config.harness.command_hz, loop), "safety_io": min(config.safety_io.heartbeat_hz, loop)}
+
+
+def wire_share(name: str, link: LinkConfig, poll_hz: float, config: RigConfig) -> float:
+    """Seconds of wire per second: the device's polls plus its own writes."""
+    polls = poll_hz * sum(transaction_time_s(t, link) for t in POLL_PLANS[name])
+    writes = command_rates(config).get(name, 0.0) * sum(transaction_time_s(t, link) for t in COMMAND_PLANS.get(name, ()))
+    return polls + writes
+
+
 def bus_loads(config: RigConfig) -> list[BusLoad]:
     buses: dict[str, list[tuple[str, LinkConfig, float]]] = {}
     for name, (link, hz) in device_links(config).items():
@@ -88,8 +106,7 @@ def bus_loads(config: RigConfig) -> list[BusLoad]:
             buses.setdefault(link.device, []).append((name, link, hz))
     loads = []
     for device, members in buses.items():
-        shares = tuple((name, hz, hz * sum(transaction_time_s(t, link) for t in POLL_PLANS[name]))
-                       for name, link, hz in members)
+        shares = tuple((name, hz, wire_share(name, link, hz, config)) for name, link, hz in members)
         loads.append(BusLoad(device, members[0][1].baud, shares))
     return loads
 

@@ -133,6 +133,9 @@ class HarnessConfig:
     travel_max_m: float = opt(0.60, min=-5.0, max=5.0, doc="highest allowed cable position")
     poll_hz: float = opt(100.0, min=1.0, max=1000.0,
                          doc="how often the drive is read (its status is four Modbus reads; the force loop itself runs on the 1 kHz line load cell)")
+    command_hz: float = opt(200.0, min=1.0, max=1000.0,
+                            doc="how often the force loop's winch velocity is written (at most the loop rate); "
+                                "an RTU line's budget counts it")
     comm_timeout_s: float = opt(0.05, min=0.01, max=10.0,
                                 doc="the drive's own comm-loss watchdog (set at commissioning): it faults and "
                                     "its brake holds if the controller is silent this long")
@@ -141,9 +144,11 @@ class HarnessConfig:
 
     def check(self) -> list[tuple[str, str]]:
         issues = blocking_issues(self.link, self.poll_hz)
-        if self.comm_timeout_s < 3.0 / self.poll_hz:
-            issues.append(("comm_timeout_s", f"= {self.comm_timeout_s} must be at least 3 poll periods "
-                                             f"({3000.0 / self.poll_hz:.0f} ms at poll_hz = {self.poll_hz:g})"))
+        talk_hz = max(self.poll_hz, self.command_hz)  # any transaction resets the drive's watchdog
+        if self.comm_timeout_s < 3.0 / talk_hz:
+            issues.append(("comm_timeout_s", f"= {self.comm_timeout_s} must be at least 3 periods of the drive's "
+                                             f"most frequent transaction ({3000.0 / talk_hz:.0f} ms at "
+                                             f"poll_hz = {self.poll_hz:g}, command_hz = {self.command_hz:g})"))
         if self.travel_min_m >= self.travel_max_m:
             issues.append(("travel_min_m", f"= {self.travel_min_m} must be below travel_max_m = {self.travel_max_m}"))
         return issues

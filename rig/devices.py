@@ -121,6 +121,7 @@ class RigDevices:
         self.belt = DeviceReading("belt drive", every["belt"], 2 % every["belt"])
         self.workers = {name: IoWorker(name) for name in ("belt", "harness", "safety_io")}
         self.heartbeat_every = max(1, round(rate / self.config.safety_io.heartbeat_hz))
+        self.winch_every = max(1, round(rate / self.config.harness.command_hz))
         self._belt_written: tuple[float, float] | None = None  # set on the belt's I/O thread
 
     # --- start and end ---------------------------------------------------------------------
@@ -178,10 +179,10 @@ class RigDevices:
                 "safety_io": self.safety_io.link(now_s),
                 "loadcell": DeviceLink(fault=stream_fault, age_s=age)}
 
-    def command(self, belt_mps: float, winch_mps: float, power: str, belt_stop_decel_mps2: float) -> None:
+    def command(self, tick: int, belt_mps: float, winch_mps: float, power: str, belt_stop_decel_mps2: float) -> None:
         """Send the tick's commands: the belt's speed and the deceleration its drive stops at
         (sent until the drive has taken it: a failed write goes out again) and the winch's
-        velocity and power goal (every tick: the force loop moves it)."""
+        velocity and power goal (at `harness.command_hz`: the force loop moves it)."""
         belt = (belt_mps, belt_stop_decel_mps2)
         if belt != self._belt_written:
             def write() -> None:
@@ -190,7 +191,7 @@ class RigDevices:
                 self._belt_written = belt  # only once both writes went through
             self._post("belt", self.belt, "command", write)
         status = self.harness.value
-        if status is not None and self.harness.error is None:
+        if status is not None and self.harness.error is None and tick % self.winch_every == 0:
             self._post("harness", self.harness, "command", lambda: self._winch(winch_mps, power, status))
 
     def _winch(self, winch_mps: float, power: str, status: HarnessStatus) -> None:

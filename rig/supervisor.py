@@ -364,7 +364,7 @@ class Supervisor:
         harness = self.devices.harness.value
         if self._ack_until is not None and harness is not None and harness.faulted:
             power = "fault_cleared"
-        self.devices.command(belt_mps, self.winch_command_mps, power, decel)
+        self.devices.command(self.ticks, belt_mps, self.winch_command_mps, power, decel)
         self.devices.heartbeat(self.ticks)
 
     def _winch(self, dt_s: float) -> float:

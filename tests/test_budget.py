@@ -21,6 +21,7 @@ unit = 1
 timeout_s = 0.02
 [harness]
 poll_hz = {harness_hz}
+command_hz = {command_hz}
 comm_timeout_s = 0.5
 [harness.link]
 transport = "rtu"
@@ -33,8 +34,9 @@ retries = 0
 """
 
 
-def config(belt_hz=20, harness_hz=30, baud=115200, parity="N"):
-    return parse_config(TWO_ON_ONE.format(belt_hz=belt_hz, harness_hz=harness_hz, baud=baud, parity=parity))
+def config(belt_hz=20, harness_hz=30, baud=115200, parity="N", command_hz=None):
+    return parse_config(TWO_ON_ONE.format(belt_hz=belt_hz, harness_hz=harness_hz, baud=baud, parity=parity,
+                                          command_hz=command_hz or harness_hz))
 
 
 def test_devices_on_one_device_path_share_a_bus():
@@ -75,7 +77,7 @@ def test_config_check_prints_the_load_and_refuses_overload(tmp_path: Path):
                         capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and "RTU bus /tmp/rig-sim/rtu-bus at 115200 baud is" in ok.stdout
     bad = tmp_path / "busy.toml"
-    bad.write_text(TWO_ON_ONE.format(belt_hz=20, harness_hz=200, baud=115200, parity="N"))
+    bad.write_text(TWO_ON_ONE.format(belt_hz=20, harness_hz=200, command_hz=200, baud=115200, parity="N"))
     result = subprocess.run([sys.executable, "-m", "rig", "config", "check", str(bad)], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "must be at most 70%" in result.stderr
@@ -84,3 +86,13 @@ def test_config_check_prints_the_load_and_refuses_overload(tmp_path: Path):
 def test_shipped_rtu_configs_fit():
     for name in ("sim-rtu.toml", "reference-rig.toml"):
         assert budget_issues(load_config(ROOT / "configs" / name)) == []
+
+
+def test_the_winch_velocity_writes_count_at_their_own_rate():
+    harness_share = lambda load: dict((n, s) for n, _, s in load.devices)["harness"]  # noqa: E731
+    (polls_only,) = bus_loads(config(harness_hz=30, command_hz=1))
+    (with_writes,) = bus_loads(config(harness_hz=30, command_hz=200))
+    write_s = (harness_share(with_writes) - harness_share(polls_only)) / 199  # one 2-register write
+    assert 0.0015 < write_s < 0.004  # 13 + 8 bytes at 115200 baud, gaps and turnaround: ~2.5 ms
+    (message,) = [m for _, m in budget_issues(config(harness_hz=30, command_hz=200))]
+    assert "harness at 30 Hz" in message and "must be at most 70%" in message

@@ -157,7 +157,7 @@ def test_answers_reach_the_loop_at_the_next_poll_not_between_ticks(devices):
 def test_nothing_is_sent_unless_the_loop_posts_it(devices):
     d, belt = devices
     d.poll(0.0, 0)
-    d.command(0.5, 0.0, "disabled", 1.0)
+    d.command(0, 0.5, 0.0, "disabled", 1.0)
     assert d.wait_idle(2.0)
     sent = list(belt.calls)
     assert sent == ["read", "decel 1.0", "speed 0.5"]
@@ -169,7 +169,7 @@ def test_a_safe_state_overtakes_the_waiting_set_point(devices):
     belt.gate.clear()
     d.poll(0.0, 0)  # the read blocks the belt's thread
     assert belt.reading.wait(2.0)
-    d.command(1.0, 0.0, "disabled", 1.0)
+    d.command(0, 1.0, 0.0, "disabled", 1.0)
     stop = dict(d.safe_state_actions())["belt: stop"]
     stop()
     belt.gate.set()
@@ -183,7 +183,7 @@ def test_a_failed_write_reaches_the_loop_as_the_devices_error(devices):
     def broken(mps):
         raise CommsError(101, "belt drive: write 0x2000 failed")
     belt.set_speed = broken
-    d.command(1.0, 0.0, "disabled", 1.0)
+    d.command(0, 1.0, 0.0, "disabled", 1.0)
     assert d.wait_idle(2.0)
     d.poll(0.0, 1)
     assert d.belt.error is not None and d.belt.error.code == 101
@@ -192,7 +192,7 @@ def test_a_failed_write_reaches_the_loop_as_the_devices_error(devices):
 def test_an_unchanged_belt_command_goes_out_once(devices):
     d, belt = devices
     for _ in range(3):
-        d.command(0.5, 0.0, "disabled", 1.0)
+        d.command(0, 0.5, 0.0, "disabled", 1.0)
         assert d.wait_idle(2.0)
     assert belt.calls == ["decel 1.0", "speed 0.5"]
 
@@ -208,7 +208,7 @@ def test_a_belt_command_that_failed_goes_out_again(devices):
         real(mps)
     belt.set_speed = flaky
     for _ in range(3):
-        d.command(0.5, 0.0, "disabled", 1.0)
+        d.command(0, 0.5, 0.0, "disabled", 1.0)
         assert d.wait_idle(2.0)
     assert tries == [0.5, 0.5] and belt.calls.count("speed 0.5") == 1
 
