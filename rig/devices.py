@@ -4,8 +4,9 @@
 asks again of each device whose poll is due (each at its own `poll_hz`, as a whole number of
 loop ticks) and drains the load-cell stream; what a device last answered, or the error it got,
 stays in `belt`, `harness`, `safety_io` (`DeviceReading`s). `links(now_s)` judges every link for
-the interlocks. `command(...)` sends the tick's belt speed, winch velocity and winch power goal;
-`heartbeat(tick)` toggles the controller-alive coil at `safety_io.heartbeat_hz`. `safe_state_actions()` lists what
+the interlocks. `command(tick, ...)` sends the belt's speed (until the drive has taken it) and
+the winch's velocity and power goal (at `harness.command_hz`); `heartbeat(tick)` toggles the
+controller-alive coil at `safety_io.heartbeat_hz`. `safe_state_actions()` lists what
 `safety.trip` calls to put every device in its safe state.
 
 Every Modbus transaction runs on its device's own I/O thread (rig/deviceio.py): the loop posts
@@ -81,7 +82,7 @@ class DeviceReading(Generic[T]):
 
     def fail(self, exc: DeviceError) -> None:
         if self.error is None or self.error.detail != exc.detail:
-            log.warning("%s: %s (fault %d)", self.name, exc.detail, exc.code)
+            log.warning("%s (fault %d)", exc.detail, exc.code)  # the detail names the device
         self.error = exc
         self.errors += 1
 
