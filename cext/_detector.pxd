@@ -34,7 +34,7 @@ cdef class GaitDetector:
     cdef double ry[RING]
     cdef long n
     # state machine and what it has learned of this walker
-    cdef int state, side, above, below, frozen, creep, still
+    cdef int state, side, above, below, lead_below, frozen, creep, still
     cdef long rise_k
     cdef double ymin, ymax, mid
     cdef double load, step_s, last_hs, last_ev
@@ -83,7 +83,8 @@ cdef class GaitDetector:
     cdef double lat_force(self, long k) noexcept nogil
     cdef void settle_lead(self, double yo) noexcept nogil
     cdef void step_double(self, double t, double fz) noexcept nogil
-    cdef void toe_off(self, double t) noexcept nogil
+    cdef double ds_force(self, long k, int s) noexcept nogil
+    cdef void toe_off(self, double t, int s) noexcept nogil
 
 
 cdef class HarnessSteps:

@@ -38,8 +38,12 @@ cdef class GaitDetector:
     exists, only if that position would leave the trailing foot more than `tail_frac` x
     `threshold_n`, or after the COP has stayed still for `settle_hold_s` (a foot peeling off
     slowly holds ~20 N for tens of ms while the COP barely moves: taking the COP then would
-    time its toe off at the start of that tail). Toe off is where the force
-    fell through `threshold_n` (scanned back over the double support).
+    time its toe off at the start of that tail); not after the double support has lasted a
+    running step time (standing on both feet in a turn or a pause: no weight transfer to read).
+    Toe off is where the force fell through `threshold_n` (scanned back over the double
+    support). Either foot may leave: in a turn the leading foot can lift again while the
+    trailing one stays (its force, Fz minus the trailing foot's, falls through the threshold
+    more than `revert_s` after its heel strike; sooner, its landing was no heel strike).
     When single support is first found (start-up, after a reset or an irregular step), the
     other foot's toe off is recovered by the same lateral split if the COP came across
     from it within `max_double_s` and after the last event. Times are in the filtered signal's time base; `delay_s` (the filters' group
@@ -47,7 +51,7 @@ cdef class GaitDetector:
     """
 
     def __cinit__(self, double threshold_n=20.0, double delay_s=0.0, double body_weight_n=700.0,
-                  double fs_hz=1000.0, double hs_confirm_frac=0.12, double hs_confirm_min_n=40.0,
+                  double fs_hz=1000.0, double hs_confirm_frac=0.11, double hs_confirm_min_n=40.0,
                   int hs_confirm_samples=1, int to_confirm_samples=3, double fit_guard_s=0.03,
                   double fit_max_s=0.15, double fit_min_s=0.02, double ss_skip_s=0.03,
                   double contact_frac=0.1, double max_double_s=1.5, double bootstrap_s=0.06,
@@ -364,7 +368,7 @@ cdef class GaitDetector:
         self.hs_valid[o] = 0
         self.ds_ys = self.ylat[s] if self.have_ylat[s] else self.hs_py[s] + self.ry_p[s]
         self.ds_xmax = -1e9
-        self.below = self.still = 0
+        self.below = self.lead_below = self.still = 0
         self.state = DOUBLE
         self.side = s
         self.ds_start = k
@@ -424,12 +428,17 @@ cdef class GaitDetector:
         where that position would leave the trailing foot more than `tail_n` (a foot peeling
         off slowly holds a few newtons for tens of ms, and that tail is not a narrower step),
         or once the COP has been still for `hold_n` samples (a tail would have ended).
+        Not once the double support has lasted a step time: that is no step's weight
+        transfer but standing on both feet (a turn, a pause), and a still COP there says
+        nothing of where the leading foot stands.
         """
         cdef long k = self.n - 1
         cdef double x = self.rx[k & MASK], y = self.ry[k & MASK]
         if x > self.ds_xmax:
             self.ds_xmax = x
         if x > self.ds_xmax - self.turn_m or k - self.ds_start < self.settle_n:
+            return
+        if self.have_step and self.rt[k & MASK] - self.t_hs > self.step_s:
             return
         if fabs(y - self.ry[(k - self.settle_n) & MASK]) > self.settle_m:
             self.still = 0
@@ -455,35 +464,48 @@ cdef class GaitDetector:
             return  # feet not apart laterally: no lateral separation possible
         self.settle_lead(yo)
         f = self.lat_force(self.n - 1)
-        if fz - f < self.thr and t - self.t_hs < self.revert_s:
-            self.enter_single(1 - s, self.n - 1)  # the new load vanished: no heel strike after all
-            return
+        if fz - f < self.thr:
+            if t - self.t_hs < self.revert_s:
+                self.enter_single(1 - s, self.n - 1)  # the new load vanished: no heel strike after all
+                return
+            self.lead_below += 1  # the leading foot lifts again (a pivot in a turn)
+        else:
+            self.lead_below = 0
         if f < self.thr:
             self.below += 1
         else:
             self.below = 0
-        if self.below >= self.to_k:
-            self.toe_off(t)
+        if self.lead_below >= self.to_k:
+            self.toe_off(t, s)
+        elif self.below >= self.to_k:
+            self.toe_off(t, 1 - s)
 
-    cdef void toe_off(self, double t) noexcept nogil:
-        """Scan back to where the trailing foot's force fell through the threshold."""
-        cdef int s = self.side
+    cdef double ds_force(self, long k, int s) noexcept nogil:
+        """Foot s's force in double support by the lateral split."""
+        cdef double f = self.lat_force(k)
+        if s == self.side:
+            return self.rf[k & MASK] - f
+        return f
+
+    cdef void toe_off(self, double t, int s) noexcept nogil:
+        """Foot s (trailing, or the leading one lifting again) is off: scan back to where its
+        force fell through the threshold; the other foot stands alone."""
         cdef long k = self.n - 1
         cdef long lo = self.ds_start
-        cdef double f, fprev = self.lat_force(k)
+        cdef double f, fprev = self.ds_force(k, s)
         cdef double t_to = self.rt[k & MASK]
         if lo < self.n - RING + 1:
             lo = self.n - RING + 1
         while k > lo:
-            f = self.lat_force(k)
+            f = self.ds_force(k, s)
             if f >= self.thr:
                 t_to = self.rt[k & MASK] + (f - self.thr) / (f - fprev) * (
                     self.rt[(k + 1) & MASK] - self.rt[k & MASK])
                 break
             fprev = f
             k -= 1
-        self.emit(t_to - self.delay, TOE_OFF, 1 - s, t)
-        self.enter_single(s, self.n - 1 + self.skip_n)
+        self.emit(t_to - self.delay, TOE_OFF, s, t)
+        self.enter_single(1 - s, self.n - 1 + self.skip_n)
 
     def process(self, const double[::1] t, const double[::1] fz, const double[::1] cx,
                 const double[::1] cy):

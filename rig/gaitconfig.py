@@ -39,7 +39,7 @@ class GaitConfig:
 
     event_threshold_n: float = opt(20.0, gt=0, doc="a foot is loaded above this force")
     body_mass_kg: float = opt(0.0, min=0, max=400, doc="0 = estimate from the deck + harness")
-    hs_confirm_frac: float = opt(0.12, gt=0, max=1, doc="heel strike confirmed above this x the deck load (mean Fz)")
+    hs_confirm_frac: float = opt(0.11, gt=0, max=1, doc="heel strike confirmed above this x the deck load (mean Fz)")
     hs_confirm_min_n: float = opt(40.0, gt=0, doc="... and above this force")
     contact_frac: float = opt(0.1, gt=0, max=1, doc="someone is on the deck above this x body weight")
     fit_guard_s: float = opt(0.03, gt=0, max=0.2, doc="stance-line fit ends this long before now")

@@ -24,7 +24,7 @@ class ReferenceDetector:
 
     def __init__(self, thr=20.0, delay=0.0, bw=700.0, fs=1000.0):
         self.thr, self.delay, self.bw = thr, delay, bw
-        self.hs_frac, self.hs_min, self.hs_k, self.to_k = 0.12, 40.0, 1, 3
+        self.hs_frac, self.hs_min, self.hs_k, self.to_k = 0.11, 40.0, 1, 3
         self.guard_n, self.fitmax_n, self.fitmin_n, self.rise_n = 30, 150, 20, 80
         self.skip_n, self.boot_n = 30, 60
         self.contact_n, self.max_ds, self.side_margin, self.revert_s = 0.1 * bw, 1.5, 0.01, 0.3
@@ -203,7 +203,8 @@ class ReferenceDetector:
         self.hs_valid[s], self.hs_valid[o] = 1, 0
         self.ds_ys = self.ylat[s] if self.have_ylat[s] else self.hs_py[s] + self.ry_p[s]
         self.ds_xmax, self.still = -1e9, 0
-        self.below, self.state, self.side, self.ds_start = 0, DOUBLE, s, k
+        self.below = self.lead_below = 0
+        self.state, self.side, self.ds_start = DOUBLE, s, k
 
     def learn_step_time(self, t_hs):
         dt = t_hs - self.last_hs
@@ -245,6 +246,8 @@ class ReferenceDetector:
         self.ds_xmax = max(self.ds_xmax, x)
         if x > self.ds_xmax - self.turn_m or k - self.ds_start < self.settle_n:
             return
+        if self.have_step and self.rt[k & MASK] - self.t_hs > self.step_s:
+            return
         if abs(y - self.ry[(k - self.settle_n) & MASK]) > self.settle_m:
             self.still = 0
             return
@@ -268,28 +271,37 @@ class ReferenceDetector:
             return
         self.settle_lead(yo)
         f = self.lat_force(self.n - 1)
-        if fz - f < self.thr and t - self.t_hs < self.revert_s:
-            self.enter_single(1 - s, self.n - 1)
-            return
+        if fz - f < self.thr:
+            if t - self.t_hs < self.revert_s:
+                self.enter_single(1 - s, self.n - 1)
+                return
+            self.lead_below += 1
+        else:
+            self.lead_below = 0
         self.below = self.below + 1 if f < self.thr else 0
-        if self.below >= self.to_k:
-            self.toe_off(t)
+        if self.lead_below >= self.to_k:
+            self.toe_off(t, s)
+        elif self.below >= self.to_k:
+            self.toe_off(t, 1 - s)
 
-    def toe_off(self, t):
-        s = self.side
+    def ds_force(self, k, s):
+        f = self.lat_force(k)
+        return self.rf[k & MASK] - f if s == self.side else f
+
+    def toe_off(self, t, s):
         k, lo = self.n - 1, max(self.ds_start, self.n - RING + 1)
-        fprev = self.lat_force(k)
+        fprev = self.ds_force(k, s)
         t_to = self.rt[k & MASK]
         while k > lo:
-            f = self.lat_force(k)
+            f = self.ds_force(k, s)
             if f >= self.thr:
                 t_to = self.rt[k & MASK] + (f - self.thr) / (f - fprev) * (
                     self.rt[(k + 1) & MASK] - self.rt[k & MASK])
                 break
             fprev = f
             k -= 1
-        self.emit(t_to - self.delay, 1, 1 - s, t)
-        self.enter_single(s, self.n - 1 + self.skip_n)
+        self.emit(t_to - self.delay, 1, s, t)
+        self.enter_single(1 - s, self.n - 1 + self.skip_n)
 
 
 def plate_signals(seconds: float = 25.0):
@@ -415,3 +427,81 @@ def test_heel_strike_not_timed_at_a_stance_wobble():
     assert side == LEFT
     assert t_s == pytest.approx(0.9 + 0.05 * 20.0 / 350.0, abs=2e-3)
     assert detected_at < 0.92
+
+
+@needs_data
+def test_detector_matches_reference_through_turns():
+    """GaCo01 to 82 s: turns, a stand on both feet and a pivot (the leading foot lifting again)."""
+    data = read_recording(DATA / "GaCo01_01.csv.gz")[:82000]
+    pipe = LoadcellPipeline(body_weight_n=1090.0, initial_n=data[0, 1:6])
+    out, _ = pipe.process(data[:, 0], data[:, 1:6])
+    t, fz, cx, cy = (np.ascontiguousarray(a) for a in (data[:, 0], out[:, 5], out[:, 6], out[:, 7]))
+    ref = ReferenceDetector(delay=0.015, bw=1090.0)
+    for sample in zip(t, fz, cx, cy):
+        ref.step(*sample)
+    events = GaitDetector(delay_s=0.015, body_weight_n=1090.0).process(t, fz, cx, cy)
+    assert len(ref.events) > 200
+    assert events == ref.events
+
+
+STEP_S, DS_S, WEIGHT_N = 0.55, 0.1, 700.0
+
+
+def walking(steps: int, tail):
+    """Treadmill walking on a point-footed model: foot k (left first) lands at k x STEP_S
+    0.3 m ahead of the deck centre, is carried back at 1 m/s, 0.09 m to its side; weight moves
+    onto the landing foot over DS_S. `tail(t, a)` gives the forces (landing foot, other foot)
+    for t after the last landing at a. Returns t, Fz, COP x, COP y."""
+    t = np.arange(int((steps * STEP_S + 1.6) * 1000)) / 1000.0
+    force, x = np.zeros((2, t.size)), np.zeros((2, t.size))
+    force[1] = WEIGHT_N * (t < DS_S)  # standing on the right before the first step
+    for k in range(steps):
+        a, side = k * STEP_S, k % 2
+        on = t >= a
+        up = np.clip((t - a) / DS_S, 0.0, 1.0) * WEIGHT_N
+        force[side, on] = up[on]
+        force[1 - side, on & (t < a + DS_S)] = WEIGHT_N - up[on & (t < a + DS_S)]
+        force[1 - side, t >= a + DS_S] = 0.0
+        x[side, on] = 0.3 - (t[on] - a)
+    a = steps * STEP_S
+    new, old = tail(t, a)
+    after = t >= a
+    s = steps % 2
+    force[s, after], force[1 - s, after] = new[after], old[after]
+    x[s, after] = 0.3 - (t[after] - a)
+    fz = force.sum(axis=0)
+    return t, fz, (force * x).sum(axis=0) / fz, 0.09 * (force[0] - force[1]) / fz
+
+
+def test_leading_foot_lifting_again_is_its_toe_off():
+    """A pivot in a turn: the left foot lands, takes half the weight and lifts again 0.6 s
+    later while the right foot stays. That is the left foot's toe off, known at once (not
+    only when the detector gives up on the double support and recovers it)."""
+    def pivot(t, a):
+        new = np.interp(t, [a, a + 0.05, a + 0.6, a + 0.7], [0.0, 350.0, 350.0, 0.0])
+        return new, WEIGHT_N - new
+    t, fz, cx, cy = walking(8, pivot)
+    events = GaitDetector(body_weight_n=WEIGHT_N).process(t, fz, cx, cy)
+    a = 8 * STEP_S
+    late = [e for e in events if e[0] > a - 0.05]
+    assert [(kind, side) for _, kind, side, _ in late] == [(0, LEFT), (1, LEFT)]
+    assert late[0][0] == pytest.approx(a + 0.05 * 20.0 / 350.0, abs=2e-3)
+    assert late[1][0] == pytest.approx(a + 0.6 + 0.1 * 330.0 / 350.0, abs=2e-3)
+    assert late[1][3] - late[1][0] < 0.01
+
+
+def test_no_toe_off_while_the_trailing_foot_still_stands():
+    """After the left foot lands, the right foot unloads slowly for 0.6 s (longer than a
+    step) and then rests with 100 N, the COP still, 2.6 cm short of the left foot's usual
+    place, for 0.4 s before it lifts. A still COP that late in double support is no narrower
+    step: the toe off is where the right foot really leaves."""
+    def linger(t, a):
+        old = np.interp(t, [a, a + 0.05, a + 0.6, a + 1.0, a + 1.05],
+                        [WEIGHT_N, 350.0, 100.0, 100.0, 0.0])
+        return WEIGHT_N - old, old
+    t, fz, cx, cy = walking(8, linger)
+    events = GaitDetector(body_weight_n=WEIGHT_N).process(t, fz, cx, cy)
+    a = 8 * STEP_S
+    late = [e for e in events if e[0] > a - 0.05]
+    assert [(kind, side) for _, kind, side, _ in late][:2] == [(0, LEFT), (1, RIGHT)]
+    assert late[1][0] == pytest.approx(a + 1.0 + 0.05 * 80.0 / 100.0, abs=2e-3)
