@@ -64,10 +64,6 @@ class IoWorker:
             for key in keys:
                 self._jobs.pop(key, None)
 
-    def pending(self) -> bool:
-        with self._cv:
-            return bool(self._jobs) or self._busy
-
     def wait_idle(self, timeout_s: float) -> bool:
         """Block until every posted job has run (True) or timeout_s passed (False)."""
         deadline = time.monotonic() + timeout_s
