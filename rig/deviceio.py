@@ -35,7 +35,6 @@ class IoWorker:
         self._busy = False
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name=f"io-{name}", daemon=True)
-        self.jobs_run = 0
         self.jobs_replaced = 0
 
     def start(self) -> "IoWorker":
@@ -103,4 +102,3 @@ class IoWorker:
                 job()
             except Exception:  # a bug in one job must not end the device's I/O
                 log.exception("%s: an I/O job failed", self.name)
-            self.jobs_run += 1

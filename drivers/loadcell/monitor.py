@@ -59,18 +59,6 @@ class ChannelMonitor:
         self._noise = np.zeros(N_CHANNELS)
         self._updates = 0
 
-    @property
-    def rail_run(self) -> np.ndarray:
-        return np.array(self._rail)
-
-    @property
-    def zero_run(self) -> np.ndarray:
-        return np.array(self._zero)
-
-    @property
-    def flat_run(self) -> np.ndarray:
-        return np.array(self._flat)
-
     def update(self, counts: np.ndarray) -> None:
         """Take in a batch of raw counts, shape (n, 5)."""
         if len(counts) == 0:
