@@ -37,21 +37,21 @@ hang check until the legs carry `stand_deck_fraction` again, so lowering the cau
 their feet is not taken for a new fall (a collapse of loaded legs is still seen). `reset()`
 forgets everything but that.
 
-Pure: numbers in, a string out; no clock, no device, no I/O; numpy and the standard library
-only. Per-sample work is plain float arithmetic (a tick costs tens of microseconds). Not here:
+Pure: numbers in, a string out; no clock, no device, no I/O. The per-sample work (spike
+removal and the collapse test) runs in C, cext/_collapse.pyx, checked sample for sample
+against a Python reference (tests/fall_reference.py); a tick costs a few microseconds. Not here:
 what the rig does about a fall (the safety machine stops the belt, controllers/fall_catch.py
 holds the patient), the load-cell filters (cext/).
 """
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass
-from itertools import islice
 
 import numpy as np
 
-G_MPS2 = 9.80665
+from cext._collapse import CollapseWatch
+
 LINE_AVERAGE_GAIN = 0.05  # per tick: the line force's recent average forgets over ~20 ticks (0.1 s)
 
 
@@ -90,19 +90,6 @@ class FallLimits:
                 raise ValueError(f"fall limit {name} must be below 1, not {getattr(self, name)}")
 
 
-@dataclass(frozen=True)
-class _Collapse:
-    """A run of collapsed samples: where it started and what the deck carried before."""
-
-    since_s: float  # the first collapsed sample
-    onset_s: float  # where the deck's load was highest in that sample's window
-    deck_before_n: float
-
-
-def _med3(a: float, b: float, c: float) -> float:
-    return max(min(a, b), min(max(a, b), c))
-
-
 class FallDetector:
     """Per-tick fall detector (see the module docstring).
 
@@ -121,8 +108,12 @@ class FallDetector:
         self.limits = limits
         self.body_weight_n = float(body_weight_n)
         self.stiffness = float(line_stiffness_n_per_m)
-        self._w = max(1, int(round(limits.collapse_window_s * limits.sample_rate_hz)))
-        self._confirm = max(1, int(round(limits.confirm_s * limits.sample_rate_hz)))
+        self._watch = CollapseWatch(
+            max(1, int(round(limits.collapse_window_s * limits.sample_rate_hz))),
+            max(1, int(round(limits.confirm_s * limits.sample_rate_hz))), self.body_weight_n,
+            limits.sample_rate_hz, limits.collapse_drop_bw, limits.collapse_accel_g,
+            limits.collapse_fresh_ratio, limits.collapse_fraction, limits.cell_loaded_bw,
+            limits.rising_limit_mps, limits.weight_tau_s, limits.velocity_tau_s)
         # The hang check is disarmed while a caught patient is lowered back onto their feet (a
         # fall that ended hanging still), and re-armed once the legs carry them again; reset()
         # keeps it, since the supervisor resets the detector when the fault is acknowledged.
@@ -135,12 +126,7 @@ class FallDetector:
         self.timeline: list[tuple[float, str]] = []
         self.max_descent_m = 0.0  # deepest descent seen since the fall (for the fall log)
         self.peak_line_n = 0.0  # highest line force seen since the fall
-        self._raw: list[list[float]] = []  # the last two unfiltered samples (median of three)
-        self._samples: deque[tuple[float, ...]] = deque(maxlen=2 * self._w + 1)  # t, line, cells, deck, total
-        self._velocity_mps = 0.0
-        self._mean_total_n = self.body_weight_n
-        self._run = 0
-        self._collapse: _Collapse | None = None
+        self._watch.reset()  # the samples, the collapse window, the body's velocity
         self._baseline_m = math.nan
         self._descent_m = 0.0
         self._hang_since_s = math.nan
@@ -157,31 +143,26 @@ class FallDetector:
     def update(self, t_s: np.ndarray, line_n: np.ndarray, deck_fz_n: np.ndarray, winch_position_m: float,
                winch_velocity_mps: float, target_n: float) -> str:
         """One tick's samples and drive readings in; "" or the fall's detail out (see class doc)."""
-        rows = self._rows(t_s, line_n, deck_fz_n)
-        if not rows:
+        t, line, cells = self._checked(t_s, line_n, deck_fz_n)
+        if t.size == 0:
             return self.detail
-        lines, decks, found = [], [], False
-        for t, raw in rows:
-            sample = self._despiked(t, raw)
-            lines.append(sample[1])
-            decks.append(sample[6])
-            if not (self.fallen or found):
-                found = self._collapsed_now(sample)
-        line_mean, deck_mean = sum(lines) / len(lines), sum(decks) / len(decks)
-        self._update_height(line_mean, winch_position_m, len(rows))
+        watch = self._watch
+        found = watch.feed(t, line, cells, not self.fallen)
+        self._update_height(watch.line_mean, winch_position_m, t.size)
         if self.fallen:
-            self.peak_line_n = max(self.peak_line_n, max(lines))
-            self._check_over(rows[-1][0], min(decks), line_mean)
+            self.peak_line_n = max(self.peak_line_n, watch.line_max)
+            self._check_over(watch.last_t, watch.deck_min, watch.line_mean)
             return self.detail
         if found:
-            return self._declare_collapse(lines[-1])
+            return self._declare_collapse(watch.line_last)
         if not self.hang_armed:
-            self.hang_armed = deck_mean >= self.limits.stand_deck_fraction * self.body_weight_n
+            self.hang_armed = watch.deck_mean >= self.limits.stand_deck_fraction * self.body_weight_n
             return ""
-        return self._check_hang(rows[-1][0], line_mean, deck_mean, target_n)
+        return self._check_hang(watch.last_t, watch.line_mean, watch.deck_mean, target_n)
 
-    def _rows(self, t_s: np.ndarray, line_n: np.ndarray, deck_fz_n: np.ndarray) -> list[tuple[float, list[float]]]:
-        t = np.asarray(t_s, dtype=np.float64).reshape(-1)
+    @staticmethod
+    def _checked(t_s: np.ndarray, line_n: np.ndarray, deck_fz_n: np.ndarray) -> tuple[np.ndarray, ...]:
+        t = np.ascontiguousarray(t_s, dtype=np.float64).reshape(-1)
         line = np.asarray(line_n, dtype=np.float64).reshape(-1)
         deck = np.asarray(deck_fz_n, dtype=np.float64)
         if deck.ndim == 1 and deck.shape == t.shape:  # the deck's total only: four equal shares
@@ -189,75 +170,19 @@ class FallDetector:
         if not (line.shape == t.shape and deck.shape == (t.size, 4)):
             raise ValueError(f"fall detector needs matching samples: t {t.shape}, line {line.shape}, "
                              f"deck {np.shape(deck_fz_n)} (n or n x 4)")
-        forces = np.column_stack([line, deck]).tolist()
-        return list(zip(t.tolist(), forces))
+        return t, line, deck
 
-    def _despiked(self, t: float, raw: list[float]) -> tuple[float, ...]:
-        """Median of three per channel, centred one sample back (its time moves back with it);
-        a non-finite value is replaced by the channel's last good one."""
-        if not math.isfinite(sum(raw)):  # (a sum of finite forces is finite: the usual, cheap test)
-            last = self._raw[-1] if self._raw else [0.0] * 5
-            raw = [x if math.isfinite(x) else last[i] for i, x in enumerate(raw)]
-        self._raw = (self._raw + [raw])[-3:]
-        if len(self._raw) == 3:
-            forces = [_med3(a, b, c) for a, b, c in zip(*self._raw)]
-            t -= 1.0 / self.limits.sample_rate_hz
-        else:
-            forces = raw
-        deck = forces[1] + forces[2] + forces[3] + forces[4]
-        return (t, *forces, deck, forces[0] + deck)
-
-    # ---- the legs give way ------------------------------------------------------------------
-    def _collapsed_now(self, sample: tuple[float, ...]) -> bool:
-        """Add a sample; True once `confirm_s` consecutive samples collapsed."""
-        samples = self._samples
-        samples.append(sample)
-        rising = self._rising(sample[7])
-        hit = len(samples) == samples.maxlen and not rising and self._collapsed()
-        self._run = self._run + 1 if hit else 0
-        if self._run == 1:
-            self._collapse = self._start()
-        return self._run >= self._confirm
-
-    def _rising(self, total_n: float) -> bool:
-        """Is the body moving up faster than `rising_limit_mps`? Its vertical velocity is the
-        integral of (total force - its average) / mass, forgetting over `velocity_tau_s`; the
-        average stands in for body weight, so an error in the weight given does not drift it."""
-        lim = self.limits
-        self._mean_total_n += (total_n - self._mean_total_n) / (lim.weight_tau_s * lim.sample_rate_hz)
-        accel = (total_n - self._mean_total_n) / self.body_weight_n * G_MPS2
-        self._velocity_mps += (accel - self._velocity_mps / lim.velocity_tau_s) / lim.sample_rate_hz
-        return self._velocity_mps > lim.rising_limit_mps
-
-    def _collapsed(self) -> bool:
-        """The collapse test on the newest sample (cheapest tests first)."""
-        lim, bw, w, samples = self.limits, self.body_weight_n, self._w, self._samples
-        before, now = samples[w], samples[-1]
-        drop = before[6] - now[6]
-        if drop < lim.collapse_drop_bw * bw or now[7] > (1.0 - lim.collapse_accel_g) * bw:
-            return False
-        earlier = max(s[6] for s in islice(samples, 0, w + 1))
-        if earlier - before[6] > lim.collapse_fresh_ratio * drop:
-            return False  # the tail of a slower decline (a stumble), not a sudden collapse
-        loaded = [(b, n) for b, n in zip(before[2:6], now[2:6]) if b >= lim.cell_loaded_bw * bw]
-        return bool(loaded) and all(b - n >= lim.collapse_fraction * b for b, n in loaded)
-
-    def _start(self) -> _Collapse:
-        """A collapse run begins: its onset is where the deck's load was highest in the window."""
-        window = list(islice(self._samples, self._w, None))
-        peak = max(window, key=lambda s: s[6])
-        return _Collapse(since_s=window[-1][0], onset_s=peak[0], deck_before_n=peak[6])
-
+    # ---- the legs give way (the per-sample test: cext/_collapse.pyx) ------------------------
     def _declare_collapse(self, line_n: float) -> str:
-        c, now, bw = self._collapse, self._samples[-1], self.body_weight_n
-        accel_g = 1.0 - now[7] / bw
+        w, bw = self._watch, self.body_weight_n
+        accel_g = 1.0 - w.now_total / bw
         self.timeline += [
-            (c.onset_s, f"the legs began to give way: load on the treadmill {c.deck_before_n:.0f} N"),
-            (c.since_s, f"load on the treadmill falling on all cells together, body dropping at {accel_g:.2f} g"),
+            (w.onset_s, f"the legs began to give way: load on the treadmill {w.deck_before_n:.0f} N"),
+            (w.since_s, f"load on the treadmill falling on all cells together, body dropping at {accel_g:.2f} g"),
         ]
-        why = (f"the legs gave way (load on the treadmill fell from {c.deck_before_n:.0f} N to "
-               f"{now[6]:.0f} N in {1000.0 * (now[0] - c.onset_s):.0f} ms)")
-        return self._declare(now[0], why, line_n)
+        why = (f"the legs gave way (load on the treadmill fell from {w.deck_before_n:.0f} N to "
+               f"{w.now_deck:.0f} N in {1000.0 * (w.now_t - w.onset_s):.0f} ms)")
+        return self._declare(w.now_t, why, line_n)
 
     def _declare(self, t: float, why: str, line_n: float) -> str:
         bw, descent = self.body_weight_n, self._descent_m
@@ -299,7 +224,7 @@ class FallDetector:
         self._descent_m = max(0.0, self._baseline_m - height)
         if self.fallen:
             self.max_descent_m = max(self.max_descent_m, self._descent_m)
-        elif self._run == 0 and math.isnan(self._hang_since_s):  # frozen while something happens
+        elif self._watch.run == 0 and math.isnan(self._hang_since_s):  # frozen while something happens
             gain = min(1.0, samples / (lim.baseline_tau_s * lim.sample_rate_hz))
             self._baseline_m += (height - self._baseline_m) * gain
 
