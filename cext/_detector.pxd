@@ -75,6 +75,7 @@ cdef class GaitDetector:
     cdef double side_pull(self, double* line, long k, int s) noexcept nogil
     cdef bint hs_candidate(self, double t, double* line, int s) noexcept nogil
     cdef void step_single(self, double t) noexcept nogil
+    cdef double timing_force(self, double* line, long k, int s, bint lateral) noexcept nogil
     cdef double hs_crossing(self, double* line, int s, long* at) noexcept nogil
     cdef void heel_strike(self, double t, double t_hs, long k, double* line, int o, int s) noexcept nogil
     cdef void learn_step_time(self, double t_hs) noexcept nogil

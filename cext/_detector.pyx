@@ -19,7 +19,11 @@ cdef class GaitDetector:
     moment of the COP's departure from it over the expected landing offset. A heel strike is
     that force holding above max(`hs_confirm_min_n`, `hs_confirm_frac` x the deck load) for
     `hs_confirm_samples`, at least `min_step_frac` x the running step time after the last
-    one; it is timed where the force crossed `threshold_n`. The deck load (a slow mean of
+    one; it is timed where the force crossed `threshold_n`, that force taken from the
+    COP's lateral departure alone (F y_dep / y_offset) where the feet stand apart and it
+    has passed `threshold_n` by then (along the belt the COP rolls from heel to toe and the
+    landing offset varies with step length; sideways nothing moves a foot), else from the
+    departure projected on the offset. The deck load (a slow mean of
     Fz) scales the confirmation, so it holds at any unloading, and a stance foot's COP
     wobble (a few centimetres) stays below it. The fit holds still from that crossing on, but
     a landing loads its foot fast: a departure still short of the confirmation after
@@ -334,14 +338,22 @@ cdef class GaitDetector:
         self.heel_strike(t, t_hs, k, line, o, s)
 
     cdef double hs_crossing(self, double* line, int s, long* at) noexcept nogil:
-        """Scan back to where foot s's force crossed the threshold: its time, index in at."""
+        """Scan back to where foot s's force crossed the threshold: its time, index in at.
+
+        Timed on the lateral departure alone (`side_pull`) where the feet stand far enough
+        apart for it and it has passed the threshold by now: along the belt, a foot's COP
+        rolls from heel to toe, so the departure along x mixes the landing foot's load with
+        the stance foot's roll-over and a landing offset learned on other steps (it varies
+        with step length); sideways nothing moves either foot. Otherwise on `swing_force`.
+        """
         cdef long k = self.n - 1
         cdef long lo = self.f_hi
-        cdef double fk = self.swing_force(line, k, s), fp = 0.0
+        cdef bint lateral = self.side_pull(line, k, s) > self.thr
+        cdef double fk = self.timing_force(line, k, s, lateral), fp = 0.0
         if lo < self.n - RING + 1:
             lo = self.n - RING + 1
         while k > lo:
-            fp = self.swing_force(line, k - 1, s)
+            fp = self.timing_force(line, k - 1, s, lateral)
             if fp <= self.thr:
                 break
             fk = fp
@@ -351,6 +363,11 @@ cdef class GaitDetector:
             return self.rt[(k - 1) & MASK] + (self.thr - fp) / (fk - fp) * (
                 self.rt[k & MASK] - self.rt[(k - 1) & MASK])
         return self.rt[k & MASK]
+
+    cdef double timing_force(self, double* line, long k, int s, bint lateral) noexcept nogil:
+        if lateral:
+            return self.side_pull(line, k, s)
+        return self.swing_force(line, k, s)
 
     cdef void heel_strike(self, double t, double t_hs, long k, double* line, int o,
                           int s) noexcept nogil:
