@@ -133,9 +133,9 @@ class HarnessConfig:
     travel_max_m: float = opt(0.60, min=-5.0, max=5.0, doc="highest allowed cable position")
     poll_hz: float = opt(100.0, min=1.0, max=1000.0,
                          doc="how often the drive is read (its status is four Modbus reads; the force loop itself runs on the 1 kHz line load cell)")
-    command_hz: float = opt(200.0, min=1.0, max=1000.0,
-                            doc="how often the force loop's winch velocity is written (at most the loop rate); "
-                                "an RTU line's budget counts it")
+    command_hz: float = opt(100.0, min=1.0, max=1000.0,
+                            doc="how often the force loop's winch velocity is written (at most the loop rate; "
+                                "the drive's velocity loop holds it between writes); an RTU line's budget counts it")
     comm_timeout_s: float = opt(0.05, min=0.01, max=10.0,
                                 doc="the drive's own comm-loss watchdog (set at commissioning): it faults and "
                                     "its brake holds if the controller is silent this long")

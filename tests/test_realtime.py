@@ -1,5 +1,6 @@
 """Real-time settings: refusals are reported in words, success is read back from the kernel,
 and the tick's garbage collection happens only where the loop says it has time."""
+import errno
 import gc
 import json
 import logging
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rig.realtime import (
-    MCL_CURRENT, MCL_FUTURE, SchedulingPolicy, Syscalls, TickGc, apply_companions, apply_realtime,
+    MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, SchedulingPolicy, Syscalls, TickGc, apply_companions, apply_realtime,
     describe_policy, drop_realtime, gc_freeze_after_startup, release_companions,
 )
 
@@ -63,9 +64,10 @@ def test_refusals_fall_back_with_a_warning_and_say_why(caplog):
 def test_success_is_read_back_from_the_kernel():
     kernel = FakeKernel()
     report = apply_realtime(80, lock_memory=True, syscalls=kernel.syscalls())
-    assert (kernel.policy, kernel.priority, kernel.lock_flags) == (os.SCHED_FIFO, 80, MCL_CURRENT | MCL_FUTURE)
+    assert (kernel.policy, kernel.priority) == (os.SCHED_FIFO, 80)
+    assert kernel.lock_flags == MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT
     assert report.fifo and report.policy == SchedulingPolicy("SCHED_FIFO", 80)
-    assert str(report) == "SCHED_FIFO priority 80; memory locked (current and future)"
+    assert str(report) == "SCHED_FIFO priority 80; memory locked (current and future, as touched)"
     assert drop_realtime(kernel.syscalls()) == SchedulingPolicy("SCHED_OTHER", 0)
     assert kernel.lock_flags is None
 
@@ -115,7 +117,23 @@ def test_the_real_mlockall_reports_what_the_kernel_locked():
                          timeout=60, check=True)
     locked, memory, vmlck_kb = json.loads(out.stdout.splitlines()[-1])
     assert locked == (vmlck_kb > 0)
-    assert memory == "locked (current and future)" if locked else memory.startswith("not locked (mlockall refused")
+    assert memory == "locked (current and future, as touched)" if locked else memory.startswith("not locked (mlockall refused")
+
+
+class OldKernel(FakeKernel):
+    """A kernel before 4.4: MCL_ONFAULT is an invalid flag."""
+
+    def lock(self, flags: int) -> None:
+        if flags & MCL_ONFAULT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        super().lock(flags)
+
+
+def test_a_kernel_without_lock_on_fault_locks_everything_mapped():
+    kernel = OldKernel()
+    report = apply_realtime(80, lock_memory=True, syscalls=kernel.syscalls())
+    assert kernel.lock_flags == MCL_CURRENT | MCL_FUTURE
+    assert report.memory_locked and report.memory == "locked (current and future)"
 
 
 def test_freeze_after_startup_moves_the_live_objects_out_of_reach():
