@@ -13,6 +13,7 @@ import pytest
 
 from drivers.errors import DeviceError
 from drivers.loadcell import LoadcellStream
+from drivers.loadcell.stream import ring_copy
 from rig.config import parse_config
 from rig.sim.loadcell_board import (BoardClockThread, BoardParams, LoadcellBoardModel, LoadcellBoardTwin)
 
@@ -277,3 +278,11 @@ def test_world_forces_reach_the_host_with_board_timestamps(tmp_path):
     assert batch.n >= 1400
     assert np.allclose((batch.counts - zero) * n_per_count, expected, atol=0.006)  # one count
     assert expected[:, 1:].sum(axis=1).max() > 500  # the patient really walked on the deck
+
+
+def test_ring_copy_takes_any_span_in_order_across_the_wrap():
+    ring = np.arange(20).reshape(10, 2)
+    for start in range(0, 25):
+        for n in range(0, 11):
+            want = ring[np.arange(start, start + n) % 10]
+            assert np.array_equal(ring_copy(ring, start, start + n), want), (start, n)

@@ -82,7 +82,10 @@ class ChannelMonitor:
     def _remember(self, counts: np.ndarray) -> None:
         size = len(self._ring)
         fresh = counts[-size:]
-        self._ring[(self._seen + np.arange(len(fresh))) % size] = fresh
+        i = self._seen % size
+        head = min(len(fresh), size - i)  # up to the ring's end, the rest from its start
+        self._ring[i:i + head] = fresh[:head]
+        self._ring[:len(fresh) - head] = fresh[head:]
         self._seen += len(fresh)
 
     def _measure_noise(self) -> np.ndarray:

@@ -49,6 +49,15 @@ CORRUPT_LIMIT = 0.01  # bad frames / all frames above this: fault 133
 LOST_LIMIT = 0.01  # lost samples / expected samples above this: fault 134
 
 
+def ring_copy(ring: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """ring[start:stop] with indices taken modulo the ring's length (stop - start <= length), copied."""
+    size = len(ring)
+    i, j = start % size, stop % size
+    if stop - start < size and i <= j:
+        return ring[i:j].copy()
+    return np.concatenate((ring[i:], ring[:j]))
+
+
 class LoadcellStream:
     """Serial stream driver for the DESIGN.md 3 board; see the module docstring."""
 
@@ -215,8 +224,8 @@ class LoadcellStream:
         if written - start > size:
             self.health.overruns += written - start - size
             start = written - size
-        index = np.arange(start, written) % size
-        batch = SampleBatch(self._ring_t_s[index], self._ring_counts[index], self._ring_seq[index])
+        batch = SampleBatch(ring_copy(self._ring_t_s, start, written), ring_copy(self._ring_counts, start, written),
+                            ring_copy(self._ring_seq, start, written))
         overwritten = self._written - start - size  # slots the producer reused while we copied
         if overwritten > 0:
             self.health.overruns += overwritten
