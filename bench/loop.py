@@ -7,8 +7,10 @@ attach, unload to 30 %, walk at 1.0 m/s for --seconds, stop, detach. The loop ru
 same real-time services as `rig run` (rig/services.py). It reports the loop's period error
 p50 / p99 / max, overruns and the longest, the controller process's CPU share of one core and
 RSS over the whole session, the scheduling policy the loop ran under (read back from the
-kernel), and the recorder's written / dropped counts. With --json the last line is one JSON
-object.
+kernel), the recorder's written / dropped counts, and the host's steal time over the run (on a
+virtual machine, CPU time the hypervisor gave to other guests: the controller's CPU share and
+jitter rise with it, so a run is only comparable with one of similar steal). With --json the
+last line is one JSON object.
 """
 from __future__ import annotations
 
@@ -43,6 +45,22 @@ def rss_mb() -> float:
 def cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """Machine-wide (all CPUs) total and steal jiffies from /proc/stat: (0, 0) where unreadable."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(x) for x in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return sum(fields[:8]), fields[7] if len(fields) > 7 else 0
+
+
+def steal_pct(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    """Share of the machine's CPU time the hypervisor gave to others between two cpu_ticks()."""
+    total = after[0] - before[0]
+    return round(100.0 * (after[1] - before[1]) / total, 2) if total > 0 else None
 
 
 def sim_physics(config) -> dict[str, Any]:
@@ -81,13 +99,14 @@ def measure(config_path: str, seconds: float) -> dict[str, Any]:
             raise SystemExit(f"devices did not connect: {failures}")
         recorder = SessionRecorder(recording).start()
         app = RigApp(config, devices, clock, steps, recorder=recorder)
-        wall0, cpu0 = time.monotonic(), cpu_s()
+        wall0, cpu0, ticks0 = time.monotonic(), cpu_s(), cpu_ticks()
         try:
             with services:
                 code = app.run(services.after_tick)
         finally:
             devices.close()
         wall, cpu = time.monotonic() - wall0, cpu_s() - cpu0
+        steal = steal_pct(ticks0, cpu_ticks())
         physics = sim_physics(config)
         rec = recorder.close()
     stats, snap = app.loop.stats(), app.supervisor.snapshot
@@ -98,7 +117,7 @@ def measure(config_path: str, seconds: float) -> dict[str, Any]:
         "period_err_p99_ms": round(stats.period_err_p99_ms, 4),
         "period_err_max_ms": round(stats.period_err_max_ms, 4),
         "overruns": stats.overruns, "longest_overrun_periods": stats.longest_overrun_periods,
-        "cpu_pct": round(100.0 * cpu / wall, 2), "rss_mb": round(rss_mb(), 1),
+        "cpu_pct": round(100.0 * cpu / wall, 2), "rss_mb": round(rss_mb(), 1), "host_steal_pct": steal,
         "sched_policy": services.policy, "realtime": str(services.report), "companions": services.companions,
         "final_state": snap.state, "faults": [f.code for f in snap.faults],
         "script": (app.script.failure or "finished") if app.script else "none", "exit_code": code,
@@ -117,6 +136,8 @@ def main(args) -> int:
           f"(longest {result['longest_overrun_periods']} periods)")
     print(f"controller CPU {result['cpu_pct']} % of one core, RSS {result['rss_mb']} MB; recorder wrote "
           f"{result['recorded_samples']} samples, dropped {result['recorder_dropped_samples']}")
+    print(f"host steal {result['host_steal_pct']} % of the machine's CPU time (a virtual machine's neighbours: "
+          f"CPU share and jitter rise with it)")
     if result.get("sim_physics_steps") is not None:
         print(f"simulated rig: {result['sim_physics_steps']} physics steps, {result['sim_physics_overruns']} overruns")
     if args.json:
