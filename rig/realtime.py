@@ -4,7 +4,7 @@
   sched_setscheduler(0, ...) to the calling thread only) and mlockall(MCL_CURRENT|MCL_FUTURE|
   MCL_ONFAULT) for the process: every page the process has touched, or touches later, stays in
   RAM, but pages of the libraries it maps and never uses (most of scipy) are not read in just to
-  be locked (370 MB locked without it, against about 130 MB with it, on the simulated rig). The
+  be locked (the controller's RSS on the simulated rig: 370 MB without it, about 116 MB with it). The
   loop's own pages are all touched while the rig starts and attaches, long before the belt
   moves. A kernel older than 4.4 refuses MCL_ONFAULT (EINVAL): then everything mapped is
   locked. Each falls back with a logged warning; the returned `RealtimeReport` says

@@ -90,6 +90,15 @@ class FallLimits:
                 raise ValueError(f"fall limit {name} must be below 1, not {getattr(self, name)}")
 
 
+def collapse_watch_args(limits: FallLimits, body_weight_n: float) -> tuple:
+    """The per-sample kernel's arguments (cext._collapse.CollapseWatch) from the limits."""
+    fs = limits.sample_rate_hz
+    return (max(1, int(round(limits.collapse_window_s * fs))), max(1, int(round(limits.confirm_s * fs))),
+            body_weight_n, fs, limits.collapse_drop_bw, limits.collapse_accel_g, limits.collapse_fresh_ratio,
+            limits.collapse_fraction, limits.cell_loaded_bw, limits.rising_limit_mps, limits.weight_tau_s,
+            limits.velocity_tau_s)
+
+
 class FallDetector:
     """Per-tick fall detector (see the module docstring).
 
@@ -108,12 +117,7 @@ class FallDetector:
         self.limits = limits
         self.body_weight_n = float(body_weight_n)
         self.stiffness = float(line_stiffness_n_per_m)
-        self._watch = CollapseWatch(
-            max(1, int(round(limits.collapse_window_s * limits.sample_rate_hz))),
-            max(1, int(round(limits.confirm_s * limits.sample_rate_hz))), self.body_weight_n,
-            limits.sample_rate_hz, limits.collapse_drop_bw, limits.collapse_accel_g,
-            limits.collapse_fresh_ratio, limits.collapse_fraction, limits.cell_loaded_bw,
-            limits.rising_limit_mps, limits.weight_tau_s, limits.velocity_tau_s)
+        self._watch = CollapseWatch(*collapse_watch_args(limits, self.body_weight_n))
         # The hang check is disarmed while a caught patient is lowered back onto their feet (a
         # fall that ended hanging still), and re-armed once the legs carry them again; reset()
         # keeps it, since the supervisor resets the detector when the fault is acknowledged.

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cext._collapse import CollapseWatch
-from safety.fall import FallLimits
+from safety.fall import FallLimits, collapse_watch_args
 from tests.fall_reference import CollapseWatchRef
 
 BW = 800.0
@@ -20,11 +20,7 @@ ATTRS = ("run", "since_s", "onset_s", "deck_before_n", "now_t", "now_deck", "now
 
 
 def kernel_args(limits: FallLimits = FallLimits(), bw: float = BW) -> tuple:
-    fs = limits.sample_rate_hz
-    return (max(1, round(limits.collapse_window_s * fs)), max(1, round(limits.confirm_s * fs)), bw, fs,
-            limits.collapse_drop_bw, limits.collapse_accel_g, limits.collapse_fresh_ratio,
-            limits.collapse_fraction, limits.cell_loaded_bw, limits.rising_limit_mps,
-            limits.weight_tau_s, limits.velocity_tau_s)
+    return collapse_watch_args(limits, bw)
 
 
 def pair(limits: FallLimits = FallLimits()) -> tuple[CollapseWatch, CollapseWatchRef]:
