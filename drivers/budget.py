@@ -47,13 +47,8 @@ def write_coil() -> Transaction:
 # What each device's driver does on the wire every poll (steady state).
 POLL_PLANS: dict[str, tuple[Transaction, ...]] = {
     "belt": (read_registers(5), write_register()),  # the speed written at most once a poll (it ramps)
-    "harness": (read_registers(1), read_registers(2), read_registers(2), read_registers(1)),
+    "harness": (read_registers(1), read_registers(2), read_registers(2)),
     "safety_io": (read_bits(5),),
-}
-# Writes at their own rates: the winch velocity at harness.command_hz, the heartbeat at safety_io.heartbeat_hz.
-COMMAND_PLANS: dict[str, tuple[Transaction, ...]] = {
-    "harness": (write_registers(2),),
-    "safety_io": (write_coil(),),
 }
 
 
@@ -86,17 +81,21 @@ def device_links(config: RigConfig) -> dict[str, tuple[LinkConfig, float]]:
     return {name: (link, rates[name]) for name, link in config.modbus_links().items()}
 
 
-def command_rates(config: RigConfig) -> dict[str, float]:
-    """How often each device's own writes go out (never faster than the loop posts them)."""
-    loop = config.loop.rate_hz
-    return {"harness": min(config.harness.command_hz, loop), "safety_io": min(config.safety_io.heartbeat_hz, loop)}
+def own_rate_plans(config: RigConfig) -> dict[str, tuple[tuple[float, Transaction], ...]]:
+    """Transactions at their own rates (never faster than the loop posts them): the winch
+    velocity at harness.command_hz, the torque read at harness.torque_poll_hz (with a status
+    read), the heartbeat at safety_io.heartbeat_hz."""
+    loop, harness = config.loop.rate_hz, config.harness
+    return {"harness": ((min(harness.command_hz, loop), write_registers(2)),
+                        (min(harness.torque_poll_hz, harness.poll_hz, loop), read_registers(1))),
+            "safety_io": ((min(config.safety_io.heartbeat_hz, loop), write_coil()),)}
 
 
 def wire_share(name: str, link: LinkConfig, poll_hz: float, config: RigConfig) -> float:
-    """Seconds of wire per second: the device's polls plus its own writes."""
+    """Seconds of wire per second: the device's polls plus its transactions at their own rates."""
     polls = poll_hz * sum(transaction_time_s(t, link) for t in POLL_PLANS[name])
-    writes = command_rates(config).get(name, 0.0) * sum(transaction_time_s(t, link) for t in COMMAND_PLANS.get(name, ()))
-    return polls + writes
+    own = sum(hz * transaction_time_s(t, link) for hz, t in own_rate_plans(config).get(name, ()))
+    return polls + own
 
 
 def bus_loads(config: RigConfig) -> list[BusLoad]:

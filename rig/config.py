@@ -132,7 +132,11 @@ class HarnessConfig:
     travel_min_m: float = opt(-0.30, min=-5.0, max=5.0, doc="lowest allowed cable position")
     travel_max_m: float = opt(0.60, min=-5.0, max=5.0, doc="highest allowed cable position")
     poll_hz: float = opt(100.0, min=1.0, max=1000.0,
-                         doc="how often the drive is read (its status is four Modbus reads; the force loop itself runs on the 1 kHz line load cell)")
+                         doc="how often the drive is read (statusword, position, velocity: three Modbus reads; "
+                             "the force loop itself runs on the 1 kHz line load cell)")
+    torque_poll_hz: float = opt(10.0, min=0.1, max=1000.0,
+                                doc="how often the status also reads the motor torque (a fourth read; only its "
+                                    "plausibility and the force estimate use it), at most poll_hz")
     command_hz: float = opt(100.0, min=1.0, max=1000.0,
                             doc="how often the force loop's winch velocity is written (at most the loop rate; "
                                 "the drive's velocity loop holds it between writes); an RTU line's budget counts it")
@@ -149,6 +153,9 @@ class HarnessConfig:
             issues.append(("comm_timeout_s", f"= {self.comm_timeout_s} must be at least 3 periods of the drive's "
                                              f"most frequent transaction ({3000.0 / talk_hz:.0f} ms at "
                                              f"poll_hz = {self.poll_hz:g}, command_hz = {self.command_hz:g})"))
+        if self.torque_poll_hz > self.poll_hz:
+            issues.append(("torque_poll_hz", f"= {self.torque_poll_hz:g} must be at most poll_hz = {self.poll_hz:g} "
+                                             "(the torque is read with the status)"))
         if self.travel_min_m >= self.travel_max_m:
             issues.append(("travel_min_m", f"= {self.travel_min_m} must be below travel_max_m = {self.travel_max_m}"))
         return issues

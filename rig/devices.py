@@ -11,8 +11,10 @@ controller-alive coil at `safety_io.heartbeat_hz`. `safe_state_actions()` lists 
 
 Every Modbus transaction runs on its device's own I/O thread (rig/deviceio.py): the loop posts
 and goes on, so a slow answer, a time-out and its retries, or an RTU line shared by two drives
-never stretch the tick. What a device answered reaches the loop at the next tick's `poll`, so
-the loop sees one consistent reading per tick. `wait_idle()` lets a lockstep harness (virtual
+never stretch the tick. The tick's reads and commands are queued as the tick goes and sent
+together by `send()` at its end (one wake-up per I/O thread, when the loop is about to sleep);
+the safe states, resets and the beacon go at once. What a device answered reaches the loop at
+the next tick's `poll`, so the loop sees one consistent reading per tick. `wait_idle()` lets a lockstep harness (virtual
 time) finish each tick's transactions before the world moves on.
 
 A device error never escapes: it becomes the reading's `error` (a DeviceError with its
@@ -169,7 +171,7 @@ class RigDevices:
                                    ("harness", self.harness, self.harness_drive.read_status)):
             reading.apply()
             if tick % reading.every_ticks == reading.phase:
-                self.workers[key].post("read", lambda r=reading, f=read: r.record(self.clock(), f))
+                self.workers[key].post("read", lambda r=reading, f=read: r.record(self.clock(), f), wake=False)
         self.loadcell_faults = tuple(self.loadcells.active_faults(now_s))
         return self.loadcells.drain()
 
@@ -190,10 +192,10 @@ class RigDevices:
                 self.belt_drive.set_stop_deceleration(belt_stop_decel_mps2)
                 self.belt_drive.set_speed(belt_mps)
                 self._belt_written = belt  # only once both writes went through
-            self._post("belt", self.belt, "command", write)
+            self._post("belt", self.belt, "command", write, wake=False)
         status = self.harness.value
         if status is not None and self.harness.error is None and tick % self.winch_every == 0:
-            self._post("harness", self.harness, "command", lambda: self._winch(winch_mps, power, status))
+            self._post("harness", self.harness, "command", lambda: self._winch(winch_mps, power, status), wake=False)
 
     def _winch(self, winch_mps: float, power: str, status: HarnessStatus) -> None:
         if power == "enabled" and status.faulted:
@@ -204,7 +206,12 @@ class RigDevices:
     def heartbeat(self, tick: int) -> None:
         """Toggle the controller-alive coil on every `heartbeat_every`-th tick (safety_io.heartbeat_hz)."""
         if tick % self.heartbeat_every == 0:
-            self._post("safety_io", self.safety_io, "heartbeat", self.safety_module.toggle_heartbeat)
+            self._post("safety_io", self.safety_io, "heartbeat", self.safety_module.toggle_heartbeat, wake=False)
+
+    def send(self) -> None:
+        """Wake every I/O thread for what the tick queued (its reads, commands, heartbeat)."""
+        for worker in self.workers.values():
+            worker.wake()
 
     def set_beacon(self, on: bool) -> None:
         self._post("safety_io", self.safety_io, "beacon", lambda: self.safety_module.set_beacon(on))
@@ -222,8 +229,8 @@ class RigDevices:
         self._belt_written = None  # resend the belt's command too
 
     def _post(self, device: str, reading: DeviceReading, key: str, action: Callable[[], object],
-              first: bool = False) -> None:
-        self.workers[device].post(key, lambda: reading.attempt(self.clock(), action), first)
+              first: bool = False, wake: bool = True) -> None:
+        self.workers[device].post(key, lambda: reading.attempt(self.clock(), action), first, wake)
 
     # --- safe states (safety.trip calls these, each in its own try) -------------------------
     def safe_state_actions(self) -> list[tuple[str, Callable[[], None]]]:

@@ -141,16 +141,19 @@ class Supervisor:
         dt = 0.0 if self._last_t is None else max(0.0, now_s - self._last_t)
         self._last_t = now_s
         self.overruns += 1 if overrun_streak else 0
-        batch = self.devices.poll(now_s, self.ticks)
-        fall = self._sense(batch)
-        self._judge(now_s, overrun_streak, fall)
-        self._apply_commands(now_s)
-        self._retry_acknowledge(now_s)
-        self._trip_if_faulted()
-        self._command(dt)
-        self.ticks += 1
-        self._update_figures()
-        self.snapshot = self._publish(now_s)
+        try:
+            batch = self.devices.poll(now_s, self.ticks)
+            fall = self._sense(batch)
+            self._judge(now_s, overrun_streak, fall)
+            self._apply_commands(now_s)
+            self._retry_acknowledge(now_s)
+            self._trip_if_faulted()
+            self._command(dt)
+            self.ticks += 1
+            self._update_figures()
+            self.snapshot = self._publish(now_s)
+        finally:
+            self.devices.send()  # the tick's transactions go out together, as the tick ends
         return self.snapshot
 
     def submit(self, command: Command) -> None:

@@ -5,7 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from drivers.budget import budget_issues, bus_loads
+import pytest
+
+from drivers.budget import budget_issues, bus_loads, read_registers, transaction_time_s
 from rig.config import load_config, parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,6 +24,7 @@ timeout_s = 0.02
 [harness]
 poll_hz = {harness_hz}
 command_hz = {command_hz}
+torque_poll_hz = {torque_hz}
 comm_timeout_s = 0.5
 [harness.link]
 transport = "rtu"
@@ -34,9 +37,14 @@ retries = 0
 """
 
 
-def config(belt_hz=20, harness_hz=30, baud=115200, parity="N", command_hz=None):
+def config(belt_hz=20, harness_hz=30, baud=115200, parity="N", command_hz=None, torque_hz=None):
     return parse_config(TWO_ON_ONE.format(belt_hz=belt_hz, harness_hz=harness_hz, baud=baud, parity=parity,
-                                          command_hz=command_hz or harness_hz))
+                                          command_hz=command_hz or harness_hz,
+                                          torque_hz=torque_hz or min(harness_hz, 10)))
+
+
+def harness_share(load) -> float:
+    return dict((n, s) for n, _, s in load.devices)["harness"]
 
 
 def test_devices_on_one_device_path_share_a_bus():
@@ -57,10 +65,18 @@ def test_faster_baud_fits():
 
 
 def test_load_scales_with_poll_rate():
-    (slow,) = bus_loads(config(harness_hz=10))
-    (fast,) = bus_loads(config(harness_hz=20))
-    harness_share = lambda load: dict((n, s) for n, _, s in load.devices)["harness"]  # noqa: E731
+    (slow,) = bus_loads(config(harness_hz=10, torque_hz=5))
+    (fast,) = bus_loads(config(harness_hz=20, torque_hz=10))
     assert abs(harness_share(fast) - 2 * harness_share(slow)) < 1e-12
+
+
+def test_torque_reads_count_at_their_own_rate():
+    """The torque is one more register read at harness.torque_poll_hz, on top of the status."""
+    (rare,) = bus_loads(config(harness_hz=30, torque_hz=5))
+    (often,) = bus_loads(config(harness_hz=30, torque_hz=30))
+    link = config().harness.link
+    assert harness_share(often) - harness_share(rare) == pytest.approx(
+        25 * transaction_time_s(read_registers(1), link), rel=1e-12)
 
 
 def test_mismatched_serial_settings_on_one_bus():
@@ -77,7 +93,7 @@ def test_config_check_prints_the_load_and_refuses_overload(tmp_path: Path):
                         capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and "RTU bus /tmp/rig-sim/rtu-bus at 115200 baud is" in ok.stdout
     bad = tmp_path / "busy.toml"
-    bad.write_text(TWO_ON_ONE.format(belt_hz=20, harness_hz=200, command_hz=200, baud=115200, parity="N"))
+    bad.write_text(TWO_ON_ONE.format(belt_hz=20, harness_hz=200, command_hz=200, torque_hz=10, baud=115200, parity="N"))
     result = subprocess.run([sys.executable, "-m", "rig", "config", "check", str(bad)], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "must be at most 70%" in result.stderr

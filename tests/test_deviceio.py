@@ -51,6 +51,22 @@ def test_dropped_jobs_never_run(worker):
     assert ran == []
 
 
+def test_a_job_posted_without_waking_waits_for_wake(worker):
+    ran = threading.Event()
+    worker.post("read", ran.set, wake=False)
+    assert not ran.wait(0.2)  # queued, the thread still asleep
+    worker.wake()
+    assert ran.wait(2.0)
+
+
+def test_a_waking_post_sends_the_queued_jobs_too(worker):
+    ran = []
+    worker.post("read", lambda: ran.append("read"), wake=False)
+    worker.post("safe", lambda: ran.append("safe"), first=True)
+    assert worker.wait_idle(2.0)
+    assert ran == ["safe", "read"]
+
+
 def test_a_failing_job_does_not_end_the_thread(worker):
     ran = []
     worker.post("bad", lambda: 1 / 0)
@@ -135,14 +151,27 @@ def test_a_device_that_does_not_answer_never_blocks_the_poll(devices):
     d, belt = devices
     belt.gate.clear()  # the drive goes silent mid-transaction
     d.poll(0.0, 0)
+    d.send()
     assert belt.reading.wait(2.0)
     d.poll(0.005, 1)  # returns although the first read is still waiting for its answer
+    d.send()
     d.poll(0.010, 2)
+    d.send()
     assert d.belt.value is None and belt.calls.count("read") == 1
     belt.gate.set()
     assert d.wait_idle(2.0)
     d.poll(0.015, 3)
     assert d.belt.value == "status" and d.belt.last_good_s == 1.0
+
+
+def test_the_ticks_transactions_go_out_at_send_not_while_it_runs(devices):
+    d, belt = devices
+    d.poll(0.0, 0)
+    d.command(0, 0.5, 0.0, "disabled", 1.0)
+    assert not belt.reading.wait(0.2) and belt.calls == []  # the loop is still in its tick
+    d.send()
+    assert belt.reading.wait(2.0) and d.wait_idle(2.0)
+    assert belt.calls == ["read", "decel 1.0", "speed 0.5"]
 
 
 def test_answers_reach_the_loop_at_the_next_poll_not_between_ticks(devices):
@@ -168,6 +197,7 @@ def test_a_safe_state_overtakes_the_waiting_set_point(devices):
     d, belt = devices
     belt.gate.clear()
     d.poll(0.0, 0)  # the read blocks the belt's thread
+    d.send()
     assert belt.reading.wait(2.0)
     d.command(0, 1.0, 0.0, "disabled", 1.0)
     stop = dict(d.safe_state_actions())["belt: stop"]

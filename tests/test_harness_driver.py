@@ -101,13 +101,26 @@ def test_velocity_written_only_on_change(drive, bench):
     assert bench.endpoint.requests == before
 
 
+def torque_every(bench) -> int:
+    return round(bench.config.harness.poll_hz / bench.config.harness.torque_poll_hz)
+
+
 def test_force_estimate_from_torque(drive, bench):
     drive.enable()
     with bench.endpoint.lock:
         bench.servo.set_actuals(0.01, 0.0, 300.0, motor_force_n=300.0)
-    status = drive.read_status()
-    assert status.force_estimate_n == pytest.approx(300.0, abs=bench.config.harness.rated_force_n * 0.001)
-    assert status.position_m == pytest.approx(0.01)
+    statuses = [drive.read_status() for _ in range(torque_every(bench))]  # the torque is read once in these
+    assert statuses[-1].force_estimate_n == pytest.approx(300.0, abs=bench.config.harness.rated_force_n * 0.001)
+    assert all(status.position_m == pytest.approx(0.01) for status in statuses)
+
+
+def test_torque_is_read_on_every_nth_status_only(drive, bench):
+    every = torque_every(bench)
+    assert every > 1  # the default config reads it at 10 of 100 Hz
+    before = bench.endpoint.requests
+    for _ in range(2 * every):
+        drive.read_status()
+    assert bench.endpoint.requests - before == 2 * every * 3 + 2  # statusword, position, velocity; torque twice
 
 
 def test_quick_stop_ramps_down_then_brake_holds(drive, bench):
@@ -186,7 +199,8 @@ def test_impossible_readbacks_are_fault_404(drive, bench, actuals, words):
     with bench.endpoint.lock:
         bench.servo.set_actuals(*actuals)
     with pytest.raises(DeviceError) as caught:
-        drive.read_status()
+        for _ in range(torque_every(bench)):  # the torque is read on one of these
+            drive.read_status()
     assert caught.value.code == 404 and words in caught.value.detail
 
 

@@ -7,8 +7,11 @@ from `harness.max_torque_pct`), reading both back: a drive that refuses either i
 time (shutdown -> switch on -> enable operation), `disable()` walks it back, `reset_fault()`
 gives bit 7 a rising edge; each walk is bounded in time and in transactions. Velocities are in
 m/s of cable, clamped to `harness.max_velocity_mps`, written (32-bit, high word first) only when
-they change. `read_status()` reads statusword, position, velocity and torque (contiguous objects
-in one transaction) plus the error code when the statusword flags a fault or warning.
+they change. `read_status()` reads statusword, position and velocity (contiguous objects in one
+transaction), the error code when the statusword flags a fault or warning, and the torque on
+the first read and then on every `round(poll_hz / torque_poll_hz)`-th (10 Hz by default: only
+its plausibility check and the force estimate use it, and each read is a wake-up of the I/O
+thread); between those reads the status carries the last torque read.
 
 A statusword that matches no CiA 402 state is fault 402; readbacks the winch cannot have
 (speed far above its maximum, torque above the cap it was given, position far outside its
@@ -103,8 +106,11 @@ class Cia402Servo:
         self._last_velocity_counts: int | None = None
         r = self.regs
         self._fields = {"statusword": (r.statusword, 1), "position": (r.position_actual, 2),
-                        "velocity": (r.velocity_actual, 2), "torque": (r.torque_actual, 1)}
+                        "velocity": (r.velocity_actual, 2)}
         self._plan = read_plan(self._fields)
+        self._torque_every = max(1, round(harness.poll_hz / harness.torque_poll_hz))
+        self._reads = 0  # status reads so far: the torque is read on every _torque_every-th
+        self._torque_pct = 0.0
 
     # --- connect ---------------------------------------------------------------------------
     def connect(self) -> None:
@@ -236,7 +242,7 @@ class Cia402Servo:
         error_code = 0
         if statusword & (SW_FAULT | SW_WARNING):
             error_code = self.link.read_holding(self.regs.error_code, 1)[0]
-        torque_pct = decode_signed16(raw["torque"][0]) / 10.0
+        torque_pct = self._read_torque()
         status = HarnessStatus(
             t_s=self.clock(), state=state, statusword=statusword,
             position_m=decode_signed32(*raw["position"]) * self.cfg.position_m_per_count,
@@ -248,6 +254,13 @@ class Cia402Servo:
         )
         self._check_plausible(status)
         return status
+
+    def _read_torque(self) -> float:
+        """Torque in % rated: read on the first status read and every _torque_every-th after."""
+        if self._reads % self._torque_every == 0:
+            self._torque_pct = decode_signed16(self.link.read_holding(self.regs.torque_actual, 1)[0]) / 10.0
+        self._reads += 1
+        return self._torque_pct
 
     def _read_fields(self) -> dict[str, list[int]]:
         raw: dict[str, list[int]] = {}
