@@ -4,9 +4,10 @@
    realistic COBS blocks) fed to `FrameDecoder` in 64-byte reads (what the reader sees at 1 kHz)
    and 4096-byte reads, and through the driver's full ingest path (decode + ring buffer): frames/s.
 2. Live: the board twin streams 1 kHz on a pseudo-terminal from a child process (so its CPU is
-   not ours); `LoadcellStream` reads it while this process drains it at 200 Hz like the loop.
-   Reports the reader thread's CPU share (from /proc), the whole process's, the drain + fault
-   check time per tick, and the samples received / lost / damaged.
+   not ours); `LoadcellStream` reads it while this process drains it at 200 Hz like the loop
+   (so each drain reads the port itself and the reader thread only looks after the link).
+   Reports the reader thread's CPU share (from /proc), the whole process's, the drain (read +
+   decode + copy) + fault check time per tick, and the samples received / lost / damaged.
 With --json the last line printed is one JSON object.
 """
 from __future__ import annotations

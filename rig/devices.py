@@ -172,11 +172,12 @@ class RigDevices:
             reading.apply()
             if tick % reading.every_ticks == reading.phase:
                 self.workers[key].post("read", lambda r=reading, f=read: r.record(self.clock(), f), wake=False)
+        batch = self.loadcells.drain()  # reads the port (drivers/loadcell/stream.py), then judge it
         self.loadcell_faults = tuple(self.loadcells.active_faults(now_s))
-        return self.loadcells.drain()
+        return batch
 
     def links(self, now_s: float) -> dict[str, DeviceLink]:
-        age = self.loadcells.health.age_s(now_s)
+        age = max(0.0, self.loadcells.health.age_s(now_s))  # drain() read after the tick began
         stream_fault = next(((e.code, e.detail) for e in self.loadcell_faults if e.code in (131, 135)), None)
         return {"belt": self.belt.link(now_s), "harness": self.harness.link(now_s),
                 "safety_io": self.safety_io.link(now_s),

@@ -189,7 +189,10 @@ def test_unplug_is_reported_at_once_and_replug_recovers_without_restart(stream, 
     DETECTED_S["unplug"] = took = wait_for(stream, lambda c: c == {131}, timeout_s=0.5)
     assert took <= 2 * TICK_S + 0.01 and stream.stale(time.monotonic())
     assert stream.health.state == "down" and stream.health.read_errors == 1
-    assert "cannot open" in stream.health.last_error  # it keeps trying the configured path
+    deadline = time.monotonic() + 1.0  # the reader thread keeps trying the configured path
+    while "cannot open" not in stream.health.last_error and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert "cannot open" in stream.health.last_error
     time.sleep(0.3)
     twin.replug()
     DETECTED_S["replug_to_data"] = wait_for(stream, lambda c: not c, timeout_s=1.0)
@@ -220,6 +223,38 @@ def test_connect_fails_with_135_when_port_is_mute(tmp_path):
         assert caught.value.code == 135 and "no answer" in caught.value.detail
     finally:
         os.close(master), os.close(slave)
+
+
+def voluntary_switches(native_id: int) -> int:
+    with open(f"/proc/self/task/{native_id}/status", encoding="ascii") as status:
+        return int(status.read().split("voluntary_ctxt_switches:")[1].split()[0])
+
+
+def test_while_the_loop_drains_it_reads_and_the_reader_thread_sleeps(stream):
+    settle(stream, 0.1)
+    before = voluntary_switches(stream.reader_native_id)
+    settle(stream, 0.5)
+    woke = voluntary_switches(stream.reader_native_id) - before
+    # on its own the reader wakes every ~2 ms (~250 times in 0.5 s); now once per handover_s
+    assert woke <= 0.5 / stream.handover_s + 15
+    batch = stream.drain()
+    assert batch.n <= 10 and codes(stream) == set()  # the tick's own read brought the newest samples
+
+
+def test_the_reader_takes_over_when_the_loop_stops_draining_and_nothing_is_lost(stream):
+    seqs: list[int] = []
+
+    def drain_for(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            seqs.extend(stream.drain().seq.tolist())
+            time.sleep(TICK_S)
+    drain_for(0.2)
+    time.sleep(0.3)  # the loop stalls: the reader thread keeps the port's buffer from filling
+    drain_for(0.1)
+    seqs.extend(stream.drain().seq.tolist())
+    assert len(seqs) >= 550 and np.all(np.diff(np.array(seqs, dtype=np.int64)) == 1)  # in order, none lost
+    assert stream.health.lost_samples == 0 and stream.health.overruns == 0
 
 
 def test_ring_overrun_is_counted_and_newest_samples_kept(twin):

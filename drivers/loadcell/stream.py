@@ -14,10 +14,18 @@ Link loss: a read error or a vanished port (unplug) marks the link down at once 
 the port; the same thread retries opening the configured device path every
 `reconnect_period_s`, then identifies and restarts the board.
 
-Latency vs CPU: after each read that returned data the reader pauses `read_pause_s` (2 ms), so
-at 1 kHz one wake-up carries ~2-3 frames; a sample reaches the ring at most ~2 ms + one USB
-frame after the board sent it, well inside the loop's 5 ms tick. A board that is connected but
-silent gets identify + start again every `restart_after_s`. Nothing above the driver restarts.
+Who reads: while the board streams and the loop drains at least every `handover_s` (20 ms),
+`drain()` itself reads what the port holds (one non-blocking read, then decoding) before it
+copies the ring, and the reader thread only wakes every `handover_s` to look after the link.
+A thread reading a 1 kHz stream on its own wakes several hundred times a second, and each
+wake-up costs some 50-80 us of CPU on a small machine, most of the stream's cost; the loop
+wakes anyway, and its samples are then as fresh as they can be. Until the board streams
+(connecting, identify), or when nobody drains (a stalled loop, a tool that only connects),
+the reader thread reads as before: after each read that returned data it pauses
+`read_pause_s` (2 ms), so one wake-up carries ~2-3 frames and the port's buffer never fills.
+Both readers take one lock around read + decode, so frames stay in order whoever reads.
+A board that is connected but silent gets identify + start again every `restart_after_s`.
+Nothing above the driver restarts.
 Board time stays monotonic across reconnects (codec.FrameDecoder.restart).
 
 Not here: wire format (codec.py), channel checks (monitor.py), calibration and filtering.
@@ -26,6 +34,8 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
+import select
 import threading
 import time
 from typing import Callable
@@ -45,8 +55,16 @@ log = logging.getLogger(__name__)
 
 RATE_WINDOW_S = 1.0  # corrupt / lost fractions are judged over this much recent time
 RATE_MIN_EVENTS = 50  # ... and only once this many frames passed in that window
+READ_BYTES = 65536  # one non-blocking read takes everything the port holds
 CORRUPT_LIMIT = 0.01  # bad frames / all frames above this: fault 133
 LOST_LIMIT = 0.01  # lost samples / expected samples above this: fault 134
+
+
+def hung_up(fd: int) -> bool:
+    """The port's other end is gone (a pulled cable, a closed pseudo-terminal)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return any(events & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _, events in poller.poll(0))
 
 
 def ring_copy(ring: np.ndarray, start: int, stop: int) -> np.ndarray:
@@ -64,7 +82,7 @@ class LoadcellStream:
     def __init__(self, cfg: LoadcellBoardConfig, clock: Callable[[], float] = time.monotonic,
                  checks: ChannelChecks = ChannelChecks(), ring_samples: int = 8192,
                  reconnect_period_s: float = 0.05, restart_after_s: float = 0.25,
-                 read_pause_s: float = 0.002):
+                 read_pause_s: float = 0.002, handover_s: float = 0.02):
         self.cfg = cfg
         self.clock = clock
         self.health = StreamHealth()
@@ -72,6 +90,9 @@ class LoadcellStream:
         self.reconnect_period_s = reconnect_period_s
         self.restart_after_s = restart_after_s
         self.read_pause_s = read_pause_s
+        self.handover_s = handover_s
+        self._read_lock = threading.Lock()  # one reader at a time: read + decode + ring write
+        self._last_drain_s: float | None = None
         self._decoder = FrameDecoder()
         self._ring_t_s = np.zeros(ring_samples)
         self._ring_counts = np.zeros((ring_samples, N_CHANNELS), np.int32)
@@ -81,6 +102,7 @@ class LoadcellStream:
         self._monitored_reconnects = 0
         self._port: serial.Serial | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()  # the reader's idle wait ends early: link lost, closing
         self._identified = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_command_s = 0.0
@@ -102,12 +124,14 @@ class LoadcellStream:
 
     def close(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
             self._thread = None
         if self._port is not None:
             self._send(stop_command())
-            self._close_port()
+            with self._read_lock:  # not under a drain() that is reading
+                self._close_port()
         self.health.state = "closed"
 
     @property
@@ -121,7 +145,20 @@ class LoadcellStream:
             if self._port is None and not self._open():
                 self._stop.wait(self.reconnect_period_s)
                 continue
-            self._read_once()
+            if self.health.state != "up":
+                self._read_once()  # connecting: wait for the board's answer
+            elif self._loop_reads():
+                self._wake.wait(self.handover_s)  # drain() reads; only the link needs looking after
+                self._wake.clear()
+            else:
+                if self._read_available():  # nobody drains: keep the port's buffer from filling
+                    time.sleep(self.read_pause_s)
+                else:
+                    self._stop.wait(self.read_pause_s)
+            self._restart_if_silent()
+
+    def _loop_reads(self) -> bool:
+        return self._last_drain_s is not None and self.clock() - self._last_drain_s <= self.handover_s
 
     def _open(self) -> bool:
         port = None
@@ -159,15 +196,40 @@ class LoadcellStream:
             self._note_error(f"write to {self.cfg.device} failed: {exc}")
 
     def _read_once(self) -> None:
+        """Wait (up to the port's 50 ms time-out) for what the board sends; take it in."""
         port = self._port
         try:
             data = port.read(port.in_waiting or 1)
         except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
-            self._link_lost(f"read from {self.cfg.device} failed: {exc}")
+            with self._read_lock:
+                self._link_lost(f"read from {self.cfg.device} failed: {exc}")
             return
         if data:
-            self._ingest(data)
+            with self._read_lock:
+                self._ingest(data)
             time.sleep(self.read_pause_s)  # let a few samples gather: one wake-up per ~2 frames, not per frame
+
+    def _read_available(self) -> bool:
+        """Take in whatever the port holds now, without waiting (its file is non-blocking); True if any."""
+        with self._read_lock:
+            port = self._port
+            if port is None:
+                return False
+            try:
+                data = os.read(port.fd, READ_BYTES)
+            except BlockingIOError:
+                return False
+            except (OSError, TypeError, AttributeError) as exc:  # a vanished port (EIO), a closed file
+                self._link_lost(f"read from {self.cfg.device} failed: {exc}")
+                return False
+            if not data:  # nothing there, or a hung-up port: a raw-mode tty reads 0 bytes for both
+                if hung_up(port.fd):
+                    self._link_lost(f"read from {self.cfg.device} failed: the port hung up")
+                return False
+            self._ingest(data)
+            return True
+
+    def _restart_if_silent(self) -> None:
         if self.clock() - self._last_command_s > self.restart_after_s and self.stale(self.clock()):
             self._request_stream()  # silent board (reset, lost our start): ask again
 
@@ -176,6 +238,7 @@ class LoadcellStream:
         self._note_error(detail)
         self._close_port()
         self.health.state = "down"
+        self._wake.set()  # the reader reconnects (when drain() found the loss)
         log.warning("load-cell board link lost: %s", detail)
 
     def _close_port(self) -> None:
@@ -218,7 +281,13 @@ class LoadcellStream:
             h.last_good_s = self.clock()
 
     # --- the loop's side --------------------------------------------------------------------
+    def read_pending(self) -> bool:
+        """Take in what the port holds now, if the board streams (drain() does this first); True if any."""
+        return self.health.state == "up" and self._read_available()
+
     def drain(self) -> SampleBatch:
+        self._last_drain_s = self.clock()
+        self.read_pending()
         size = len(self._ring_seq)
         written, start = self._written, self._read
         if written - start > size:

@@ -3,9 +3,10 @@
 Every read and write crosses the real transports (Modbus TCP on loopback, the load-cell stream
 on a pseudo-terminal); only time is virtual, so runs are deterministic in outcome and faster
 than real time. After each advance the harness waits (in real time, briefly) until the
-load-cell reader thread has received the samples the world produced up to the virtual now,
-as it would have on a real clock; before it, that every Modbus transaction the tick posted to
-the devices' I/O threads has run.
+load-cell stream has received the samples the world produced up to the virtual now (reading
+the port itself, as the next tick's drain would, or, while the board is still connecting,
+waiting for the reader thread), as it would have on a real clock; before it, that every Modbus
+transaction the tick posted to the devices' I/O threads has run.
 """
 from __future__ import annotations
 
@@ -73,12 +74,14 @@ class Stack:
         self.devices.wait_idle(IO_WAIT_S)  # the tick's transactions reach the twins before time moves on
         self.sim.step_to(t0_s, t1_s)
         deadline = time.monotonic() + CATCH_UP_S
-        health = self.devices.loadcells.health
+        stream = self.devices.loadcells
+        health = stream.health
         board = self.sim.loadcell
         # the newest sample may be a few sample periods old: after a replug the board restarts
         # its sampling phase, and a dropped last sample leaves the one before it the newest
         behind_s = 3.0 / board.model.rate_hz + 0.0015
         while time.monotonic() < deadline:
+            stream.read_pending()  # the pseudo-terminal hands bytes over a moment after the write
             newest = health.last_sample_t_s
             if newest is not None and newest >= self.sim.world.t_s - behind_s:
                 return
