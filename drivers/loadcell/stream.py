@@ -165,6 +165,7 @@ class LoadcellStream:
         try:
             port = serial.Serial(self.cfg.device, self.cfg.baud, timeout=0.05, write_timeout=0.2)
             port.reset_input_buffer()  # whatever the board sent while nobody listened is stale
+            os.set_blocking(port.fd, False)  # pyserial opens it so; the loop's read must never wait
         except (serial.SerialException, OSError, ValueError) as exc:
             if port is not None:
                 port.close()
