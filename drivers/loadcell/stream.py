@@ -151,10 +151,8 @@ class LoadcellStream:
                 self._wake.wait(self.handover_s)  # drain() reads; only the link needs looking after
                 self._wake.clear()
             else:
-                if self._read_available():  # nobody drains: keep the port's buffer from filling
-                    time.sleep(self.read_pause_s)
-                else:
-                    self._stop.wait(self.read_pause_s)
+                self._read_available()  # nobody drains: keep the port's buffer from filling
+                self._stop.wait(self.read_pause_s)
             self._restart_if_silent()
 
     def _loop_reads(self) -> bool:
