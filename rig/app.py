@@ -107,6 +107,6 @@ class RigApp:
 
     def leave_safe(self) -> None:
         """Belt stopped at the drive's ramp, winch still; the drives' watchdogs do the rest."""
-        failures = Trip(self.devices.safe_state_actions()).trip("the rig is shutting down")
+        failures = Trip(self.devices.safe_state_actions()).trip("the rig is shutting down", routine=True)
         for action, error in failures.items():
             log.error("on exit, %s failed: %s (the drive's comm-loss watchdog will stop it)", action, error)

@@ -10,7 +10,14 @@ from safety.faults import CATALOGUE
 
 
 def _num(value: float | None, fmt: str, width: int) -> str:
-    return "--".rjust(width) if value is None or value != value else format(value, fmt).rjust(width)
+    """The value formatted and right-aligned; "--" when unknown; a value that rounds to zero
+    shows as 0, never as -0 (support a hair below zero as the line goes slack)."""
+    if value is None or value != value:
+        return "--".rjust(width)
+    text = format(value, fmt)
+    if text.startswith("-") and not text.strip("-0."):
+        text = text[1:]
+    return text.rjust(width)
 
 
 def status_line(snap: Snapshot, jitter_p99_ms: float, start_s: float = 0.0) -> str:

@@ -35,11 +35,14 @@ class Trip:
     def tripped(self) -> bool:
         return bool(self.reasons)
 
-    def trip(self, reason: str) -> dict[str, str]:
-        """Command every safe state not yet reached; return the failures (action -> error)."""
+    def trip(self, reason: str, routine: bool = False) -> dict[str, str]:
+        """Command every safe state not yet reached; return the failures (action -> error).
+
+        `routine=True` (a normal shutdown) logs the reason as information, not as an error;
+        a failed action is an error either way."""
         if reason not in self.reasons:
             self.reasons.append(reason)
-            log.error("trip: %s", reason)
+            log.log(logging.INFO if routine else logging.ERROR, "trip: %s", reason)
         for name, action in self.actions:
             if name in self.done:
                 continue

@@ -1,6 +1,8 @@
 """safety.trip: every safe-state action runs in its own try; idempotent; failures retried."""
 from __future__ import annotations
 
+import logging
+
 from safety.trip import Trip
 
 
@@ -52,3 +54,13 @@ def test_a_non_os_error_is_caught_too():
     trip = Trip([("broken", broken), ("later", later)])
     assert trip.trip("x") == {"broken": "ZeroDivisionError: bug"}
     assert later.calls == 1
+
+
+def test_a_routine_trip_is_information_and_its_failures_are_errors(caplog):
+    caplog.set_level(logging.INFO, logger="safety.trip")
+    Trip([("belt", Recorder(fail_times=1))]).trip("the rig is shutting down", routine=True)
+    levels = {record.getMessage(): record.levelno for record in caplog.records}
+    assert levels == {"trip: the rig is shutting down": logging.INFO, "trip: belt failed: link down": logging.ERROR}
+    caplog.clear()
+    Trip([("belt", Recorder())]).trip("fall")
+    assert [(r.getMessage(), r.levelno) for r in caplog.records] == [("trip: fall", logging.ERROR)]
