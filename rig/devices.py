@@ -14,8 +14,8 @@ and goes on, so a slow answer, a time-out and its retries, or an RTU line shared
 never stretch the tick. The tick's reads and commands are queued as the tick goes and sent
 together by `send()` at its end (one wake-up per I/O thread, when the loop is about to sleep);
 the safe states, resets and the beacon go at once. What a device answered reaches the loop at
-the next tick's `poll`, so the loop sees one consistent reading per tick. `wait_idle()` lets a lockstep harness (virtual
-time) finish each tick's transactions before the world moves on.
+the next tick's `poll`, so the loop sees one consistent reading per tick. `wait_idle()` lets a
+lockstep harness (virtual time) finish each tick's transactions before the world moves on.
 
 A device error never escapes: it becomes the reading's `error` (a DeviceError with its
 catalogue code), so the interlocks see it, the panel shows it and the loop keeps its period.

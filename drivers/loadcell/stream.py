@@ -208,25 +208,24 @@ class LoadcellStream:
                 self._ingest(data)
             time.sleep(self.read_pause_s)  # let a few samples gather: one wake-up per ~2 frames, not per frame
 
-    def _read_available(self) -> bool:
-        """Take in whatever the port holds now, without waiting (its file is non-blocking); True if any."""
+    def _read_available(self) -> None:
+        """Take in whatever the port holds now, without waiting (its file is non-blocking)."""
         with self._read_lock:
             port = self._port
             if port is None:
-                return False
+                return
             try:
                 data = os.read(port.fd, READ_BYTES)
             except BlockingIOError:
-                return False
+                return
             except (OSError, TypeError, AttributeError) as exc:  # a vanished port (EIO), a closed file
                 self._link_lost(f"read from {self.cfg.device} failed: {exc}")
-                return False
+                return
             if not data:  # nothing there, or a hung-up port: a raw-mode tty reads 0 bytes for both
                 if hung_up(port.fd):
                     self._link_lost(f"read from {self.cfg.device} failed: the port hung up")
-                return False
+                return
             self._ingest(data)
-            return True
 
     def _restart_if_silent(self) -> None:
         if self.clock() - self._last_command_s > self.restart_after_s and self.stale(self.clock()):
@@ -280,9 +279,10 @@ class LoadcellStream:
             h.last_good_s = self.clock()
 
     # --- the loop's side --------------------------------------------------------------------
-    def read_pending(self) -> bool:
-        """Take in what the port holds now, if the board streams (drain() does this first); True if any."""
-        return self.health.state == "up" and self._read_available()
+    def read_pending(self) -> None:
+        """Take in what the port holds now, if the board streams (drain() does this first)."""
+        if self.health.state == "up":
+            self._read_available()
 
     def drain(self) -> SampleBatch:
         self._last_drain_s = self.clock()
